@@ -1,0 +1,5 @@
+import sys
+
+from bodylens.cli import main
+
+sys.exit(main())

@@ -1,0 +1,36 @@
+"""Settings from environment variables (prefix ``BODYLENS_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BODYLENS_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    api_key: str | None = Field(default=None, description="If set, requests need X-API-Key.")
+    cors_origins: list[str] = Field(default_factory=list, description="CORS allow-list.")
+    # Local paths given to the service are only read below this folder (None: refused).
+    media_root: Path | None = None
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    max_video_bytes: int = 500 * 1024 * 1024
+    fetch_timeout_s: float = 15.0
+    max_redirects: int = 3
+    # Tests and trusted deployments may allow private hosts; never the default.
+    allow_private_urls: bool = False
+    preload_models: bool = True
+    workers: int = 2
+    jobs_dir: Path = Path.home() / ".cache" / "bodylens" / "jobs"
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

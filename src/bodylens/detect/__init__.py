@@ -1,0 +1,1 @@
+"""Person, pose, hand and person-mask detectors (MediaPipe wrappers)."""

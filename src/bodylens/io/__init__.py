@@ -1,0 +1,1 @@
+"""Safe input and output of images, videos and meshes."""

@@ -1,0 +1,120 @@
+"""Decode untrusted image bytes into RGB arrays, refusing anything we should not trust.
+
+Checks happen before full decoding: the format is sniffed from magic bytes (not the file name
+or Content-Type), the pixel count is read from the header to stop decompression bombs, and EXIF
+orientation is applied so phone photos come out upright.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from bodylens.config import get_settings
+from bodylens.errors import Forbidden, InputError, TooLarge, UnsupportedMedia
+
+_MAGIC = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+}
+
+
+def sniff_format(data: bytes) -> str | None:
+    """'JPEG', 'PNG' or 'WEBP' from the leading bytes, else None."""
+    for magic, name in _MAGIC.items():
+        if data.startswith(magic):
+            return name
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def decode_image(
+    data: bytes, *, max_bytes: int | None = None, max_pixels: int | None = None
+) -> np.ndarray:
+    """RGB uint8 array (H, W, 3) from JPEG/PNG/WebP bytes, EXIF orientation applied."""
+    settings = get_settings()
+    max_bytes = max_bytes or settings.max_image_bytes
+    max_pixels = max_pixels or settings.max_image_pixels
+    if not data:
+        raise InputError("the image is empty")
+    if len(data) > max_bytes:
+        raise TooLarge(f"the image is {len(data)} bytes; the limit is {max_bytes}")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise UnsupportedMedia("the data is not a JPEG, PNG or WebP image")
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise TooLarge(
+                    f"the image is {width}x{height} pixels; the limit is {max_pixels} pixels"
+                )
+            img = ImageOps.exif_transpose(img)
+            return np.asarray(img.convert("RGB"))
+    except (TooLarge, InputError):
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InputError(f"the {fmt} image could not be decoded: {exc}") from None
+
+
+def decode_base64_image(text: str) -> np.ndarray:
+    """Decode a base64 string (optionally a ``data:image/...;base64,`` URL) to RGB."""
+    if text.startswith("data:"):
+        _, _, text = text.partition(",")
+    try:
+        data = base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError):
+        raise InputError("the image is not valid base64") from None
+    return decode_image(data)
+
+
+def read_image_file(path: str | Path) -> np.ndarray:
+    """Read an image file from disk (CLI/library use; no folder restriction)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such image file: {path}")
+    return decode_image(path.read_bytes())
+
+
+def resolve_local_path(path: str | Path, root: Path | None) -> Path:
+    """A path given to the *service*, allowed only inside ``root`` (symlinks resolved)."""
+    if root is None:
+        raise Forbidden("local paths are disabled; set BODYLENS_MEDIA_ROOT to allow a folder")
+    root = root.resolve()
+    candidate = (root / path).resolve() if not Path(path).is_absolute() else Path(path).resolve()
+    if not candidate.is_relative_to(root):
+        raise Forbidden("the path is outside the configured media folder")
+    if not candidate.is_file():
+        raise InputError("no such file in the media folder")
+    return candidate
+
+
+def load_image(image: str | Path | bytes | np.ndarray) -> np.ndarray:
+    """Library entry point: accept a path, raw bytes or an RGB array; return RGB uint8."""
+    if isinstance(image, np.ndarray):
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        if image.ndim != 3 or image.shape[2] not in (3, 4):
+            raise InputError(f"expected an HxWx3 image array, got shape {image.shape}")
+        return np.ascontiguousarray(image[..., :3].astype(np.uint8, copy=False))
+    if isinstance(image, bytes | bytearray):
+        return decode_image(bytes(image))
+    return read_image_file(image)
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
