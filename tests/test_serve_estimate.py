@@ -77,8 +77,9 @@ def test_contract_exact_keys_in_cm(client, photo_url, server):
 
 
 def test_english_names_and_height_scale(client, photo_url):
+    wanted = ["height", "chest", "waist", "hips"]
     r = client.post("/estimate", json={"photo_url": photo_url, "height_cm": 180,
-                                       "measures_table": ["height", "chest", "waist", "hips"]})  # fmt: skip
+                                       "measures_table": wanted})  # fmt: skip
     assert r.status_code == 200, r.text
     assert abs(r.json()["height"] - 180) <= 1.0
 
