@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from starlette.concurrency import run_in_threadpool
 
 from bodylens.config import Settings
 from bodylens.errors import InputError
+from bodylens.serve.app import run_cpu
 from bodylens.serve.inputs import photo_from_fields
 
 log = logging.getLogger("bodylens.serve.measure")
@@ -157,7 +157,7 @@ async def _handle(request: Request, detail: bool) -> JSONResponse:
     settings: Settings = request.app.state.settings
     req, upload, side_upload = await _read_request(request)
     started = time.perf_counter()
-    result = await run_in_threadpool(_run_measure, settings, req, upload, side_upload, detail)
+    result = await run_cpu(request, _run_measure, settings, req, upload, side_upload, detail)
     elapsed = time.perf_counter() - started
     # Logs hold measurements and timings only: no URL, no image data.
     log.info(
