@@ -155,13 +155,8 @@ class Matter:
             min(h, int(cy + half_h) + 1),
         )
 
-    def mask(self, rgb: np.ndarray) -> np.ndarray:
-        """Alpha (H, W) uint8 for one RGB frame.
-
-        The network sees a crop around the person found in the previous frame (the whole
-        frame when nobody was found), so a full-body performer fills its 256 px input instead
-        of a thin column of it; the crop's mask is refined against the crop's own pixels.
-        """
+    def _segment(self, rgb: np.ndarray) -> np.ndarray:
+        """Refined float alpha (H, W) of the crop chosen by ``_roi``."""
         import cv2
 
         h, w = rgb.shape[:2]
@@ -169,32 +164,61 @@ class Matter:
         crop = rgb[y0:y1, x0:x1]
         ch, cw = crop.shape[:2]
         scale = SEG_SIDE / max(ch, cw)
-        small = cv2.resize(
-            crop,
-            (max(1, round(cw * scale)), max(1, round(ch * scale))),
-            interpolation=cv2.INTER_AREA,
-        )
+        size = (max(1, round(cw * scale)), max(1, round(ch * scale)))
+        small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         low = np.asarray(self._seg.process(small).segmentation_mask, dtype=np.float32)
         luma = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1 / 255)
-        refined = guided_upsample(luma, low, radius=2, eps=1e-3)
         alpha = np.zeros((h, w), np.float32)
-        alpha[y0:y1, x0:x1] = refined
-        alpha = self.stabiliser(alpha)
-        out = (np.clip((alpha - self.edge_low) * self._stretch, 0.0, 1.0) * 255 + 0.5).astype(
-            np.uint8
-        )
-        ys, xs = np.nonzero(out[::4, ::4] > 127)
+        alpha[y0:y1, x0:x1] = guided_upsample(luma, low, radius=2, eps=1e-3)
+        return alpha
+
+    def _main_person(self, alpha: np.ndarray) -> np.ndarray:
+        """Keep the largest blob (and any at least a third its size), remember its box."""
+        import cv2
+
+        step = 4
+        solid = (alpha[::step, ::step] > 0.5).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
+        if count <= 1:
+            self._box = None
+            return alpha
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        keep = np.flatnonzero(areas >= areas.max() / 3) + 1
+        kept = np.isin(labels, keep).astype(np.uint8)
+        ys, xs = np.nonzero(kept)
         self._box = (
-            (xs.min() * 4, ys.min() * 4, xs.max() * 4 + 4, ys.max() * 4 + 4)
-            if len(xs) > 8
-            else None
+            xs.min() * step,
+            ys.min() * step,
+            xs.max() * step + step,
+            ys.max() * step + step,
         )
-        return out
+        kept = cv2.dilate(kept, np.ones((7, 7), np.uint8))
+        h, w = alpha.shape
+        return alpha * cv2.resize(kept, (w, h), interpolation=cv2.INTER_NEAREST)
+
+    def mask(self, rgb: np.ndarray) -> np.ndarray:
+        """Alpha (H, W) uint8 for one RGB frame.
+
+        The network sees a crop around the person found in the previous frame, so a full-body
+        performer fills its 256 px input instead of a thin column of it; with no previous
+        person, the whole frame finds them and a second pass on the crop refines them.
+        """
+        fresh = self._box is None
+        alpha = self._main_person(self._segment(rgb))
+        if fresh and self._box is not None:
+            alpha = self._main_person(self._segment(rgb))
+        alpha = self.stabiliser(alpha)
+        out = np.clip((alpha - self.edge_low) * self._stretch, 0.0, 1.0) * 255 + 0.5
+        return out.astype(np.uint8)
 
     def rgba(self, rgb: np.ndarray) -> np.ndarray:
+        import cv2
+
         alpha = self.mask(rgb)
         color = self.grade(rgb) if self.grade else rgb
-        return np.dstack([color, alpha])
+        rgba = cv2.cvtColor(color, cv2.COLOR_RGB2RGBA)  # SIMD; np.dstack is ~5x slower
+        rgba[..., 3] = alpha
+        return rgba
 
     def close(self) -> None:
         self._seg.close()
