@@ -54,6 +54,7 @@ def _submit(client: httpx.Client, video, **fields) -> dict:
     return r.json()
 
 
+@pytest.mark.slow  # mesh=true needs the Anny model
 def test_video_pose_job_upload(server, clip, jobs_dir):
     with httpx.Client(base_url=server.url, timeout=60) as client:
         job = _submit(client, clip, kind="video-pose", skip="2", mesh="true")

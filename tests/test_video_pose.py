@@ -25,6 +25,7 @@ def mesh_run(clip, tmp_path_factory):
     return json.loads((out / "trainer_poses.json").read_text()), np.load(out / "trainer_poses.npz")
 
 
+@pytest.mark.slow
 def test_json_format(mesh_run):
     doc, _ = mesh_run
     assert doc["fps"] == pytest.approx(30.0)
@@ -51,6 +52,7 @@ def test_json_format(mesh_run):
     assert angles.max() < 1.0
 
 
+@pytest.mark.slow
 def test_npz_mesh(mesh_run):
     doc, npz = mesh_run
     assert npz["joints_3d"].shape == (30, 33, 3)

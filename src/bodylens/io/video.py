@@ -8,6 +8,9 @@ Matroska BlockAdditional); FFmpeg's native VP9 decoder silently drops that alpha
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -63,13 +66,26 @@ def _info(stream) -> VideoInfo:
 
 
 def iter_frames(
-    path: str | Path, *, size: tuple[int, int] | None = None, fmt: str = "rgb24"
+    path: str | Path,
+    *,
+    size: tuple[int, int] | None = None,
+    fmt: str = "rgb24",
+    prefetch: int = 0,
 ) -> Iterator[np.ndarray]:
     """Yield frames as uint8 arrays (RGB by default), optionally resized to ``size=(w, h)``.
 
     Scaling happens in FFmpeg's swscale while converting colour, which is cheaper than
-    resizing a full-size RGB array afterwards.
+    resizing a full-size RGB array afterwards. ``prefetch > 0`` decodes up to that many frames
+    ahead in a background thread (FFmpeg releases the GIL), overlapping decode and inference.
     """
+    frames = _decode(path, size, fmt)
+    if prefetch <= 0:
+        yield from frames
+        return
+    yield from _prefetched(frames, prefetch)
+
+
+def _decode(path: str | Path, size: tuple[int, int] | None, fmt: str) -> Iterator[np.ndarray]:
     import av
 
     container = _open(path)
@@ -84,6 +100,41 @@ def iter_frames(
             raise UnsupportedMedia(f"the video could not be decoded: {exc}") from None
     finally:
         container.close()
+
+
+_END = object()
+
+
+def _prefetched(frames: Iterator[np.ndarray], depth: int) -> Iterator[np.ndarray]:
+    """Run a frame iterator in a thread; its exceptions re-raise in the consumer."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    break
+                items.put(frame)
+        except BaseException as exc:
+            items.put(exc)
+        finally:
+            frames.close()
+            items.put(_END)
+
+    thread = threading.Thread(target=produce, name="bodylens-decode", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                items.get(timeout=0.1)
+        thread.join()
 
 
 class WebMAlphaWriter:

@@ -275,7 +275,7 @@ def matte_video(
         thread = threading.Thread(target=encoder, args=(writer,), daemon=True)
         thread.start()
         try:
-            for i, rgb in enumerate(iter_frames(path, size=(width, height))):
+            for i, rgb in enumerate(iter_frames(path, size=(width, height), prefetch=4)):
                 rgba = matter.rgba(rgb)
                 if failure:
                     break

@@ -109,7 +109,7 @@ def track_video(
     frames, world, kps, vis = [], [], [], []
     expected = max(1, info.total_frames)
     try:
-        for i, rgb in enumerate(iter_frames(path, size=size)):
+        for i, rgb in enumerate(iter_frames(path, size=size, prefetch=4)):
             if i % skip:
                 continue
             res = detector(rgb)
