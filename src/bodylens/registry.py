@@ -15,6 +15,7 @@ from typing import Any
 PROVIDERS = {
     "pose": "bodylens.detect.pose",
     "anny": "bodylens.body.model",
+    "anny-video": "bodylens.video.mesh",
 }
 
 _factories: dict[str, Callable[[], Any]] = {}
