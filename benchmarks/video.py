@@ -93,7 +93,7 @@ def main() -> int:
 
     rows = [
         ("pose (720p, every frame)", "pose", TARGETS["pose"]),
-        ("pose --skip 2 (720p, output fps)", "pose_skip2", None),
+        ("pose --skip 2 (720p, source frames per second)", "pose_skip2", None),
         ("pose + --mesh (720p)", "mesh", TARGETS["mesh"]),
         ("mesh fit only (on tracked joints)", "mesh_only", None),
         ("matte + VP9 alpha encode, 602x722", "matte_studio", TARGETS["matte"]),
