@@ -130,7 +130,8 @@ def main() -> int:
         f"{stats['jitter_raw_m'] / max(stats['jitter_smoothed_m'], 1e-9):.1f}× less.",
         "",
         f"At the measured matte rate, the platform's 3-minute trainer clip (5,793 frames at "
-        f"602x722) takes about {5793 / matte_fps / 60:.1f} min instead of 44 min. The WebM is "
+        f"602x722) would take about {5793 / matte_fps / 60:.1f} min (extrapolated) instead of "
+        f"44 min. The WebM is "
         f"{webm_kb:.0f} KiB for {n} frames (VP9 crf 30, realtime, cpu-used 8, row-mt).",
         "",
     ]
