@@ -10,7 +10,7 @@ import pytest
 from bodylens.cli import main
 from bodylens.detect.pose import LANDMARK_INDEX as L
 from bodylens.errors import InputError, UnsupportedMedia
-from tests.videoclips import empty_clip, walking_cut, walking_path
+from tests.videoclips import empty_clip, walking_cut, walking_path, write_clip
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,27 @@ def test_skip_and_no_smoothing(clip, tmp_path):
     assert doc["total_frames"] == 30
     npz = np.load(tmp_path / "trainer_poses.npz")
     assert "vertices" not in npz and npz["joints_3d"].shape == (10, 33, 3)
+
+
+def test_phone_rotation_is_applied(tmp_path):
+    """A portrait phone clip is stored sideways with a display rotation: poses must come out in
+    the displayed (upright) frame."""
+    from bodylens.io.video import iter_frames
+
+    upright = [
+        np.ascontiguousarray(f[:, 340:940])
+        for i, f in enumerate(iter_frames(walking_path()))
+        if i < 10
+    ]  # 600x720 portrait crops, the person upright
+    stored = [np.ascontiguousarray(np.rot90(f, k=-1)) for f in upright]  # turned a quarter
+    clip = write_clip(tmp_path / "phone.mp4", stored, rotation=90)
+    assert main(["video-pose", str(clip), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    doc = json.loads((tmp_path / "o" / "trainer_poses.json").read_text())
+    assert (doc["width"], doc["height"]) == (600, 720)
+    assert all(p is not None for p in doc["poses"])
+    kp = np.array([p["keypoints_2d"] for p in doc["poses"]])
+    # Upright: the nose is above the ankles in image coordinates.
+    assert (kp[:, L["nose"], 1] < kp[:, L["left_ankle"], 1] - 200).all()
 
 
 def test_frames_without_a_person_are_null(tmp_path):

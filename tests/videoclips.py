@@ -10,8 +10,9 @@ import numpy as np
 from tests.conftest import shared_path
 
 
-def write_clip(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
-    """Encode RGB frames as H.264 MP4 (what phones and platforms send)."""
+def write_clip(path: Path, frames: list[np.ndarray], fps: int = 30, rotation: int = 0) -> Path:
+    """Encode RGB frames as H.264 MP4 (what phones and platforms send); ``rotation`` stores
+    the display matrix a phone writes (degrees counter-clockwise to show the frames upright)."""
     import av
 
     h, w = frames[0].shape[:2]
@@ -19,6 +20,8 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": "18"}
+        if rotation:
+            stream.set_display_rotation(rotation)
         for rgb in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 out.mux(packet)

@@ -30,6 +30,7 @@ class VideoInfo:
     height: int
     total_frames: int  # container estimate; 0 when the container does not say
     rate: Fraction
+    rotation: int = 0  # display rotation (degrees counter-clockwise) applied to the frames
 
 
 def _open(path: str | Path):
@@ -49,12 +50,31 @@ def _open(path: str | Path):
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Frame rate, size and frame count of a video file without decoding it."""
+    """Frame rate, display size and frame count of a video file (decodes one frame to read
+    the display rotation phones record, so width/height are as the video is shown)."""
+    import av
+
     container = _open(path)
     try:
-        return _info(container.streams.video[0])
+        stream = container.streams.video[0]
+        info = _info(stream)
+        try:
+            first = next(container.decode(stream), None)
+        except av.error.FFmpegError as exc:
+            raise UnsupportedMedia(f"the video could not be decoded: {exc}") from None
+        if first is None:
+            raise UnsupportedMedia("the video has no frames")
+        info.rotation = _quarter_turns(first) * 90
+        if info.rotation % 180:
+            info.width, info.height = info.height, info.width
+        return info
     finally:
         container.close()
+
+
+def _quarter_turns(frame) -> int:
+    """Counter-clockwise quarter turns that display the frame upright (display matrix)."""
+    return round((frame.rotation or 0) / 90) % 4
 
 
 def _info(stream) -> VideoInfo:
@@ -92,10 +112,14 @@ def _decode(path: str | Path, size: tuple[int, int] | None, fmt: str) -> Iterato
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        width, height = size if size else (None, None)
         try:
             for frame in container.decode(stream):
-                yield frame.to_ndarray(format=fmt, width=width, height=height)
+                turns = _quarter_turns(frame)
+                width, height = size if size else (None, None)
+                if size and turns % 2:  # size is the displayed one; decode before turning
+                    width, height = height, width
+                array = frame.to_ndarray(format=fmt, width=width, height=height)
+                yield np.ascontiguousarray(np.rot90(array, turns)) if turns else array
         except av.error.FFmpegError as exc:
             raise UnsupportedMedia(f"the video could not be decoded: {exc}") from None
     finally:
