@@ -115,10 +115,13 @@ def test_errors(server, tmp_path, private_photo_server):
         assert client.delete("/v1/jobs/" + "0" * 32).status_code == 404
 
 
-def test_cancel_running_job(server, jobs_dir):
+def test_cancel_queued_and_running_jobs(server, jobs_dir, clip):
     with httpx.Client(base_url=server.url, timeout=60) as client:
         job = _submit(client, walking_path(), kind="matte")
+        waiting = _submit(client, clip, kind="video-pose")  # one worker: queued behind it
         _wait(client, job["id"], states=("running",))
+        assert client.delete(f"/v1/jobs/{waiting['id']}").json()["state"] == "cancelled"
+        assert not (jobs_dir / waiting["id"]).exists()
         r = client.delete(f"/v1/jobs/{job['id']}")
         assert r.status_code == 200
         final = _wait(client, job["id"], t=30)

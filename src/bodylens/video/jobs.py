@@ -69,9 +69,11 @@ class JobStore:
         self._db.execute(_SCHEMA)
         self._lock = threading.Lock()
 
-    def _exec(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+    def _exec(self, sql: str, args: tuple = ()) -> tuple[list[sqlite3.Row], int]:
+        """Run one statement and fetch its rows under the lock (one connection, many threads)."""
         with self._lock:
-            return self._db.execute(sql, args)
+            cursor = self._db.execute(sql, args)
+            return cursor.fetchall(), cursor.rowcount
 
     def create(self, kind: str, params: dict, input_path: str | None) -> str:
         job_id = uuid.uuid4().hex
@@ -84,10 +86,10 @@ class JobStore:
         return job_id
 
     def get(self, job_id: str) -> dict | None:
-        row = self._exec("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
+        rows, _ = self._exec("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if not rows:
             return None
-        job = dict(row)
+        job = dict(rows[0])
         job["params"] = json.loads(job["params"])
         job["results"] = json.loads(job["results"])
         return job
@@ -113,17 +115,26 @@ class JobStore:
     def recover(self) -> tuple[int, int]:
         """After a restart: re-queue interrupted jobs, fail those out of attempts."""
         now = time.time()
-        failed = self._exec(
+        _, failed = self._exec(
             "UPDATE jobs SET state = 'failed', updated = ?, error = ? "
             "WHERE state = 'running' AND attempts >= ?",
             (now, "the server stopped during this job too many times", MAX_ATTEMPTS),
-        ).rowcount
-        requeued = self._exec(
+        )
+        _, requeued = self._exec(
             "UPDATE jobs SET state = 'queued', progress = 0, updated = ?, "
             "message = 're-queued after a server restart' WHERE state = 'running'",
             (now,),
-        ).rowcount
+        )
         return requeued, failed
+
+    def cancel_queued(self, job_id: str) -> bool:
+        """Cancel a job only if no worker has claimed it yet (atomic)."""
+        _, changed = self._exec(
+            "UPDATE jobs SET state = 'cancelled', message = 'cancelled', updated = ? "
+            "WHERE id = ? AND state = 'queued'",
+            (time.time(), job_id),
+        )
+        return changed == 1
 
     def delete(self, job_id: str) -> None:
         self._exec("DELETE FROM jobs WHERE id = ?", (job_id,))
@@ -220,10 +231,9 @@ class JobManager:
     def cancel(self, job_id: str) -> dict:
         """Cancel a queued or running job; for a finished job, delete it and its files."""
         job = self.get(job_id)
-        if job["state"] == "queued":
-            self.store.update(job_id, state="cancelled", message="cancelled")
+        if job["state"] == "queued" and self.store.cancel_queued(job_id):
             self._cleanup(job_id, keep_results=False)
-        elif job["state"] == "running":
+        elif job["state"] in ("queued", "running"):  # queued: a worker claimed it meanwhile
             self._cancelled.add(job_id)
             self.store.update(job_id, message="cancelling")
         else:
