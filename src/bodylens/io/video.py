@@ -91,21 +91,26 @@ def iter_frames(
     size: tuple[int, int] | None = None,
     fmt: str = "rgb24",
     prefetch: int = 0,
+    every: int = 1,
 ) -> Iterator[np.ndarray]:
     """Yield frames as uint8 arrays (RGB by default), optionally resized to ``size=(w, h)``.
 
     Scaling happens in FFmpeg's swscale while converting colour, which is cheaper than
-    resizing a full-size RGB array afterwards. ``prefetch > 0`` decodes up to that many frames
-    ahead in a background thread (FFmpeg releases the GIL), overlapping decode and inference.
+    resizing a full-size RGB array afterwards. ``every=N`` yields frames 0, N, 2N, ... (the
+    others are decoded, as inter-frame codecs need, but not converted). ``prefetch > 0``
+    decodes up to that many frames ahead in a background thread (FFmpeg releases the GIL),
+    overlapping decode and inference.
     """
-    frames = _decode(path, size, fmt)
+    frames = _decode(path, size, fmt, every)
     if prefetch <= 0:
         yield from frames
         return
     yield from _prefetched(frames, prefetch)
 
 
-def _decode(path: str | Path, size: tuple[int, int] | None, fmt: str) -> Iterator[np.ndarray]:
+def _decode(
+    path: str | Path, size: tuple[int, int] | None, fmt: str, every: int = 1
+) -> Iterator[np.ndarray]:
     import av
 
     container = _open(path)
@@ -113,7 +118,9 @@ def _decode(path: str | Path, size: tuple[int, int] | None, fmt: str) -> Iterato
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         try:
-            for frame in container.decode(stream):
+            for index, frame in enumerate(container.decode(stream)):
+                if index % every:
+                    continue
                 turns = _quarter_turns(frame)
                 width, height = size if size else (None, None)
                 if size and turns % 2:  # size is the displayed one; decode before turning

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bodylens.detect.pose import LANDMARK_INDEX
-from bodylens.errors import Unprocessable
+from bodylens.errors import InputError, Unprocessable
 from bodylens.io.video import VideoInfo, iter_frames, probe
 from bodylens.video.smoothing import jitter, smooth_track
 
@@ -95,7 +95,7 @@ def track_video(
     from bodylens.detect.pose import PoseDetector
 
     if skip < 1:
-        raise Unprocessable("--skip must be at least 1")
+        raise InputError("--skip must be at least 1")
     info = probe(path)
     scale = min(1.0, DETECT_SIDE / max(info.width, info.height))
     size = (
@@ -109,9 +109,8 @@ def track_video(
     frames, world, kps, vis = [], [], [], []
     expected = max(1, info.total_frames)
     try:
-        for i, rgb in enumerate(iter_frames(path, size=size, prefetch=4)):
-            if i % skip:
-                continue
+        for k, rgb in enumerate(iter_frames(path, size=size, prefetch=4, every=skip)):
+            i = k * skip
             res = detector(rgb)
             frames.append(i)
             if res is None:
@@ -232,8 +231,6 @@ def write_outputs(
 
 def load_poses_json(path: str | Path) -> dict:
     """Read a ``trainer_poses.json`` written by us (or the platform)."""
-    from bodylens.errors import InputError
-
     try:
         doc = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
