@@ -147,3 +147,30 @@ def test_bad_inputs(tmp_path, capsys):
         track_video(junk)
     assert main(["video-pose", str(junk), "--out", str(tmp_path / "o"), "--quiet"]) == 1
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_three_commands_on_walking_mp4(tmp_path, capsys):
+    """The full shared clip through the three CLI commands, as the platform would run them."""
+    from bodylens.io.video import read_webm_alpha
+
+    video = str(walking_path())
+    assert (
+        main(["video-pose", video, "--out", str(tmp_path), "--mesh", "--skip", "2", "--quiet"]) == 0
+    )
+    doc = json.loads((tmp_path / "trainer_poses.json").read_text())
+    assert doc["total_frames"] == 144 and len(doc["poses"]) == 72
+    assert np.load(tmp_path / "trainer_poses.npz")["vertices"].shape[0] == 72
+    capsys.readouterr()
+    trainer = str(tmp_path / "trainer_poses.json")
+    assert main(["compare", trainer, trainer, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["overall"] == 100.0
+    webm = tmp_path / "trainer_transparent.webm"
+    assert (
+        main(["matte", video, "--out", str(webm), "--size", "602x722", "--color", "v11", "--quiet"])
+        == 0
+    )
+    frames = list(read_webm_alpha(webm))
+    assert len(frames) == 144 and frames[0].shape == (722, 602, 4)
+    coverage = np.array([(f[..., 3] > 127).mean() for f in frames])
+    assert (coverage > 0.03).all() and (coverage < 0.5).all()
