@@ -125,14 +125,22 @@ class Matter:
     """One video's matting state: a fresh segmenter (it keeps no state, but is not
     thread-safe), the stabiliser and the colour grade."""
 
-    def __init__(self, color: str = "studio", *, edge_low: float = 0.15, edge_high: float = 0.85):
+    def __init__(
+        self,
+        color: str = "studio",
+        *,
+        edge_low: float = 0.15,
+        edge_high: float = 0.85,
+        stabilise: bool = True,
+    ):
         import mediapipe as mp
 
         if color not in COLOR_PRESETS:
             raise InputError(f"unknown colour preset {color!r}; use one of {list(COLOR_PRESETS)}")
         self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
         self.grade = ColorGrade() if color == "v11" else None
-        self.stabiliser = MaskStabiliser()
+        # min_weight 1 turns the average off (kept for measuring what it buys).
+        self.stabiliser = MaskStabiliser() if stabilise else MaskStabiliser(min_weight=1.0)
         # Contrast stretch of the refined matte: below edge_low is background, above
         # edge_high solid person; MediaPipe's probabilities are soft on both sides.
         self.edge_low, self.edge_high = edge_low, edge_high
