@@ -153,9 +153,11 @@ class Matter:
             return 0, 0, w, h
         x0, y0, x1, y1 = self._box
         bw, bh = x1 - x0, y1 - y0
-        side = max(bw * 1.5, bh * 1.2, 64)  # margin for limbs moving out of last box
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        half_w, half_h = max(bw * 1.5, side * 0.5) / 2, max(bh * 1.2, 64) / 2
+        # Margins for limbs moving out of last frame's box (arms up, a step aside); never
+        # narrower than 0.6 x height so a thin silhouette still gets side context.
+        half_w = max(bw * 1.5, bh * 0.6, 64) / 2
+        half_h = max(bh * 1.3, 64) / 2
         return (
             max(0, int(cx - half_w)),
             max(0, int(cy - half_h)),
