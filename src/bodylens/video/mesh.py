@@ -111,8 +111,9 @@ def decimate(
     return first.astype(np.int64), kept.astype(np.int32)
 
 
-# Observed segments: (bones that share the rotation, landmark from, landmark to, Anny bone whose
-# head is the segment start, Anny bone whose head is the segment end).
+# Observed segments: (bones that share the rotation, landmarks at the segment start, landmarks at
+# its end, Anny bone head(s) at the start, Anny bone head(s) at the end). Start and end points
+# correspond on both sides (e.g. ankle → toes), so a pose equal to the rest pose gives identity.
 def _mid(*names: str) -> tuple[int, ...]:
     return tuple(L[n] for n in names)
 
@@ -157,17 +158,19 @@ for s, side in (("L", "left"), ("R", "right")):
         ),
         (
             (f"foot.{s}",),
-            _mid(f"{side}_heel"),
+            _mid(f"{side}_ankle"),
             _mid(f"{side}_foot_index"),
             f"foot.{s}",
             f"toe3-1.{s}",
         ),
     ]
+# The rest direction is taken between the Anny points matching the landmarks (mid-shoulder →
+# head), not along the neck bone, so an upright head stays upright.
 _NECK = (
     ("neck01", "neck02", "neck03", "head"),
     _mid("left_shoulder", "right_shoulder"),
     _mid("left_ear", "right_ear"),
-    "neck01",
+    ("upperarm01.L", "upperarm01.R"),
     "head",
 )
 _LOWER_TRUNK = ("root", "pelvis.L", "pelvis.R", "spine05", "spine04", "spine03")
