@@ -6,8 +6,9 @@ around the wrists that the body pose finds: square crops at several sizes (the `
 PaddleHub's ``openpose_hands_estimation``) go through the hand model, and the hands found are
 mapped back to the photo and merged with those of the whole-image pass.
 
-The "full" hand model (model_complexity=1) is used: on the benchmark it is clearly more accurate
-than "lite" and still about 20 ms per pass on 2 CPU cores (see docs/benchmarks/hands.md).
+Both MediaPipe hand models ship in the wheel; we use "lite" (model_complexity=0): on our
+benchmark it scored a higher PCK@0.2 than "full" (mostly on small hands in full-body frames)
+and is faster, about 15 ms against 20 ms a pass on 2 CPU cores (docs/benchmarks/hands.md).
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ HAND_EDGES = [
 
 Side = Literal["left", "right"]
 
-# Crops are resized to this square before the hand model sees them: big enough for the 224 px
-# landmark model, small enough that resizing a 1080p crop stays cheap.
-CROP_SIZE = 320
+# Crops are resized into this range of sides: small crops up so the palm detector sees a
+# normal-sized hand, big ones down so copying 1080p crops stays cheap.
+CROP_MIN = 256
+CROP_MAX = 512
 # A found hand whose box is at least this fraction of the image's shorter side is a close-up:
 # the body pose would add latency and nothing else.
 CLOSE_UP_FRACTION = 0.25
@@ -101,7 +103,7 @@ class HandDetector:
 
     def __init__(
         self,
-        model_complexity: int = 1,
+        model_complexity: int = 0,
         max_num_hands: int = 4,
         min_detection_confidence: float = 0.5,
     ) -> None:
@@ -195,7 +197,7 @@ def _arm_guesses(pose, min_visibility: float = 0.3) -> list[_ArmGuess]:
 def _crop(
     rgb: np.ndarray, center: np.ndarray, size: float
 ) -> tuple[np.ndarray, float, float, float]:
-    """Square crop (zero-padded outside the image) resized to CROP_SIZE.
+    """Square crop (zero-padded outside the image), resized into [CROP_MIN, CROP_MAX].
 
     Returns the crop and (x0, y0, factor) such that image = crop * factor + (x0, y0)."""
     import cv2
@@ -209,9 +211,24 @@ def _crop(
     patch = np.zeros((side, side, 3), dtype=np.uint8)
     if sx1 > sx0 and sy1 > sy0:
         patch[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
-    interp = cv2.INTER_AREA if side > CROP_SIZE else cv2.INTER_LINEAR
-    out = cv2.resize(patch, (CROP_SIZE, CROP_SIZE), interpolation=interp)
-    return out, float(x0), float(y0), side / CROP_SIZE
+    target = min(max(side, CROP_MIN), CROP_MAX)
+    if target != side:
+        interp = cv2.INTER_AREA if side > target else cv2.INTER_CUBIC
+        patch = cv2.resize(patch, (target, target), interpolation=interp)
+    return patch, float(x0), float(y0), side / target
+
+
+def _in_crop(
+    detector: HandDetector, rgb: np.ndarray, center: np.ndarray, size: float
+) -> list[Hand]:
+    """Hands found in a square crop, in the photo's pixel coordinates."""
+    h, w = rgb.shape[:2]
+    crop, x0, y0, factor = _crop(rgb, center, size)
+    hands = detector(crop)
+    for hand in hands:
+        hand.keypoints = hand.keypoints * factor + (x0, y0)
+        _mark_outside(hand, w, h)
+    return hands
 
 
 def _same_hand(a: Hand, b: Hand) -> bool:
@@ -238,13 +255,15 @@ def find_hands(
     scales: Sequence[float] = (0.5, 1.0, 1.5, 2.0),
     *,
     body_guided: bool | None = None,
+    detector: HandDetector | None = None,
 ) -> list[Hand]:
     """All hands in an RGB photo: a whole-image pass, then (if needed) crops around the wrists.
 
-    ``scales`` are crop sizes relative to the size the arm suggests; they are tried nearest to 1
+    ``scales`` are crop sizes relative to the size the arm suggests; they are tried largest
     first and the search at a wrist stops at the first scale that finds a hand there.
     ``body_guided``: None decides by itself (skipped for close-ups and when two hands are
     already found), True always runs the body pose, False never does.
+    ``detector`` replaces the shared one (the benchmark compares the lite and full models).
     Order: the person's left hand, then right, as PaddleHub lists them; then any other hands.
     """
     from bodylens.detect.pose import detect_pose
@@ -253,7 +272,7 @@ def find_hands(
     if any(not math.isfinite(s) or s <= 0 for s in scales):
         raise ValueError("every scale must be a positive number")
     h, w = rgb.shape[:2]
-    detector: HandDetector = registry.get("hands")
+    detector = detector or registry.get("hands")
     found = [_mark_outside(hand, w, h) for hand in detector(rgb)]
 
     if body_guided is None:
@@ -273,19 +292,19 @@ def find_hands(
         for guess in guesses:
             if guess.side in linked:
                 continue
-            for scale in sorted(scales, key=lambda s: abs(math.log(s))):
-                crop, x0, y0, factor = _crop(rgb, guess.center, guess.size * scale)
-                candidates = []
-                for hand in detector(crop):
-                    hand.keypoints = hand.keypoints * factor + (x0, y0)
-                    if _near(hand, guess) < 0.35:
-                        candidates.append(_mark_outside(hand, w, h))
+            # Largest crop first: the palm detector needs context around the hand, and on the
+            # benchmark the wide crops find small hands that tight ones miss.
+            for scale in sorted(scales, reverse=True):
+                candidates = [
+                    hd
+                    for hd in _in_crop(detector, rgb, guess.center, guess.size * scale)
+                    if _near(hd, guess) < 0.35
+                ]
                 if candidates:
                     best = min(candidates, key=lambda hd: _near(hd, guess))
                     best.side, best.side_source = guess.side, "body"
                     linked[guess.side] = best
                     break
-
     ordered = [linked[s] for s in ("left", "right") if s in linked]
     rest = sorted(
         (hd for hd in found if not any(hd is k for k in ordered)),
