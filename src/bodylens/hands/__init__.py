@@ -39,7 +39,7 @@ DEFAULT_SCALES = (0.5, 1.0, 1.5, 2.0)
 ImageInput = str | os.PathLike | bytes | np.ndarray
 
 
-def _check_scales(scale: Any) -> list[float]:
+def validate_scales(scale: Any) -> list[float]:
     if isinstance(scale, int | float):
         scale = [scale]
     try:
@@ -67,7 +67,7 @@ def detect_hands(
     from bodylens.io.images import load_image
 
     rgb = load_image(image)
-    return find_hands(rgb, _check_scales(scale), body_guided=body_guided)
+    return find_hands(rgb, validate_scales(scale), body_guided=body_guided)
 
 
 def _bone_color(i: int) -> tuple[int, int, int]:
@@ -149,7 +149,7 @@ def predict(
     """
     from bodylens.detect.hands import find_hands
 
-    scales = _check_scales(scale)
+    scales = validate_scales(scale)
     images = list(img) if isinstance(img, list | tuple) else [img]
     if not images:
         raise InputError("no image given")

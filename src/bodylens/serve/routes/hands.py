@@ -19,7 +19,7 @@ import base64
 import json
 import logging
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -27,6 +27,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+import bodylens.detect.hands  # noqa: F401  (registers the "hands" model)
+import bodylens.detect.pose  # noqa: F401  (registers the "pose" model)
 from bodylens import registry
 from bodylens.errors import BodylensError, InputError
 
@@ -58,7 +60,7 @@ def _paddlehub_predict(payload: dict[str, Any]) -> Any:
     """Decode, predict and encode like PaddleHub's serving_method (raises on any problem)."""
     import cv2
 
-    from bodylens.hands import predict
+    from bodylens.hands import predict, validate_scales
     from bodylens.io.images import decode_base64_image
 
     unknown = sorted(set(payload) - _PREDICT_KWARGS - {"images"})
@@ -71,7 +73,7 @@ def _paddlehub_predict(payload: dict[str, Any]) -> Any:
         raise InputError("every item of 'images' must be a base64 string")
     kwargs: dict[str, Any] = {"visualization": False}  # the server never writes files
     if "scale" in payload:
-        kwargs["scale"] = payload["scale"]
+        kwargs["scale"] = validate_scales(payload["scale"])  # before any decoding work
     results = []
     for item in images:
         bgr = np.ascontiguousarray(decode_base64_image(item)[..., ::-1])
@@ -148,7 +150,7 @@ class HandsRequest(BaseModel):
     """JSON body of POST /v1/hands (a multipart upload takes the same fields as form fields)."""
 
     image: str = Field(description="base64 JPEG/PNG/WebP, optionally a data: URL")
-    scale: list[float] = Field(
+    scale: list[Annotated[float, Field(gt=0, le=8)]] = Field(
         default=[0.5, 1.0, 1.5, 2.0],
         min_length=1,
         description="crop sizes searched around the wrists, relative to the arm length",
