@@ -39,6 +39,7 @@ MODELS = ["hands", "pose"]
 
 MODULE_NAME = "openpose_hands_estimation"
 _PREDICT_KWARGS = {"scale", "visualization", "save_path"}
+MAX_IMAGES = 16  # one request must not hold a worker for minutes
 
 
 def _package(status: str, msg: str, results: Any) -> JSONResponse:
@@ -69,6 +70,8 @@ def _paddlehub_predict(payload: dict[str, Any]) -> Any:
     images = payload.get("images")
     if not isinstance(images, list) or not images:
         raise InputError("'images' must be a non-empty list of base64 strings")
+    if len(images) > MAX_IMAGES:
+        raise InputError(f"at most {MAX_IMAGES} images per request, got {len(images)}")
     if not all(isinstance(item, str) for item in images):
         raise InputError("every item of 'images' must be a base64 string")
     kwargs: dict[str, Any] = {"visualization": False}  # the server never writes files
