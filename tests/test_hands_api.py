@@ -89,6 +89,12 @@ def test_sides_follow_the_person_not_the_image():
     assert set(by_side) == {"left", "right"}
     assert by_side["left"].keypoints[:, 1].mean() > by_side["right"].keypoints[:, 1].mean()
     assert [h.side for h in found] == ["left", "right"]
+    assert {h.side_source for h in found} == {"classifier"}  # two hands found: no body search
+    # Forcing the body search links both hands to the body's wrists; the sides must agree.
+    guided = hands.detect_hands(rgb, body_guided=True)
+    assert [(h.side, h.side_source) for h in guided] == [("left", "body"), ("right", "body")]
+    for a, b in zip(found, guided, strict=True):
+        assert np.allclose(a.keypoints, b.keypoints)
 
 
 def test_photo_without_hands_gives_an_empty_list(tmp_path):

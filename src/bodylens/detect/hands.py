@@ -54,7 +54,7 @@ CROP_MAX = 512
 CLOSE_UP_FRACTION = 0.25
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: the fields are arrays
 class Hand:
     """One hand in one image.
 
@@ -284,7 +284,8 @@ def find_hands(
         guesses = _arm_guesses(pose) if pose is not None else []
         # Whole-image hands close to a body wrist take that wrist's side.
         for guess in guesses:
-            near = [hd for hd in found if _near(hd, guess) < 0.35 and hd not in linked.values()]
+            taken = [id(hd) for hd in linked.values()]
+            near = [hd for hd in found if _near(hd, guess) < 0.35 and id(hd) not in taken]
             if near:
                 best = min(near, key=lambda hd: _near(hd, guess))
                 best.side, best.side_source = guess.side, "body"
