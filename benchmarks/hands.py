@@ -23,6 +23,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,30 +263,76 @@ def main() -> int:
             lines.append(row)
             print(row)
 
+    lines += [
+        "",
+        "The shared folder holds 9 annotated hands of the issue's three sets (189 points) and 3 "
+        "InterHand2.6M hands (2 images; 3D joints projected with the camera JSON), so one hard "
+        "hand moves PCK by several points. MediaPipe's palm detector finds neither the grey "
+        "thumbs-up of InterHand 2017 nor the second of the two pressed-together praying hands of "
+        "InterHand 44669: both count as misses. FreiHAND's one hand loses its MCP joints (the "
+        "dataset puts them deeper in the palm than MediaPipe). 'side correct' checks the "
+        "person's left/right against Panoptic's _l/_r and InterHand's hand_type. The lite model "
+        "is the default: better here (the full model slips on the small hand on the cello neck) "
+        "and faster.",
+    ]
     load_before = os.getloadavg()
     det = detectors[DEFAULT_MODEL]
-    crop_images = [
-        cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
-        for p in sorted({g.image for g in gts if g.dataset != "panoptic"})
-    ]
+    crop_paths = sorted({g.image for g in gts if g.dataset != "panoptic"})
+    crop_images = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in crop_paths]
     crop_times, _ = time_images(crop_images, args.repeat, detector=det)
+    per_crop = np.median(np.reshape(crop_times, (len(crop_images), args.repeat)), axis=1)
     big = _walking_frames(3) + _ccp_photos(["0002.jpg", "0005.jpg", "0010.jpg"])
     auto_times, auto_counts = time_images(big, args.repeat, detector=det)
     forced_times, forced_counts = time_images(big, args.repeat, detector=det, body_guided=True)
+    # End to end as a PaddleHub user calls it: JPEG file in, decode, detect, draw (shared model).
+    from bodylens.hands import predict
+
+    e2e_times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, rgb in enumerate(big):
+            path = Path(tmp) / f"full_body_{i}.jpg"
+            cv2.imwrite(
+                str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
+            )
+            paths.append(path)
+        for path in paths:
+            predict(str(path), visualization=False)
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                predict(str(path), visualization=False)
+                e2e_times.append(1e3 * (time.perf_counter() - t0))
     load_after = os.getloadavg()
-    crop_line = _stats(crop_times)
+
+    issue = results[DEFAULT_MODEL]["issue sets"].pck
+    crop_med = float(np.median(crop_times))
+    forced_med = float(np.median(forced_times))
+    e2e_med = float(np.median(e2e_times))
+
+    def verdict(ok: bool) -> str:
+        return "**hit**" if ok else "**missed**"
+
+    per_image = ", ".join(
+        f"{p.stem.removeprefix('mmpose_')} {t:.0f}"
+        for p, t in zip(crop_paths, per_crop, strict=True)
+    )
     lines += [
         "",
-        f"### Latency ({DEFAULT_MODEL} model, `find_hands` on a decoded RGB array)",
+        f"### Latency ({DEFAULT_MODEL} model, one image at a time, after a warm-up)",
         "",
         "| input | images | hands found per image | latency | target |",
         "|---|---|---|---|---|",
-        f"| hand crops (OneHand10K, FreiHAND, InterHand; 224-960 px) | {len(crop_images)} | - | "
-        f"{crop_line} | ≤ 60 ms |",
-        f"| 1920x1080 full body, default (body search when needed) | {len(big)} | "
-        f"{auto_counts} | {_stats(auto_times)} | ≤ 250 ms |",
-        f"| 1920x1080 full body, body search forced | {len(big)} | {forced_counts} | "
-        f"{_stats(forced_times)} | ≤ 250 ms |",
+        f"| hand crops, `find_hands(rgb)` (OneHand10K, FreiHAND, InterHand; 224-960 px) | "
+        f"{len(crop_images)} | - | {_stats(crop_times)} | ≤ 60 ms |",
+        f"| 1920x1080 full body, `find_hands(rgb)` default (body search when needed) | {len(big)} "
+        f"| {auto_counts} | {_stats(auto_times)} | ≤ 250 ms |",
+        f"| 1920x1080 full body, `find_hands(rgb, body_guided=True)` | {len(big)} | "
+        f"{forced_counts} | {_stats(forced_times)} | ≤ 250 ms |",
+        f"| 1920x1080 full body JPEG, `predict(path)` (decode + detect + draw) | {len(big)} | - | "
+        f"{_stats(e2e_times)} | ≤ 250 ms |",
+        "",
+        f"Per hand crop (median ms): {per_image}. 1080p photos: 3 frames of walking.mp4 upscaled "
+        "from 1280x720, CCP 0002/0005/0010 upscaled to 1080 px high on a 1920 px canvas.",
         "",
         "Load average (1/5/15 min) before timing: "
         + "/".join(f"{v:.2f}" for v in load_before)
@@ -293,8 +340,17 @@ def main() -> int:
         + "/".join(f"{v:.2f}" for v in load_after)
         + ".",
         "",
+        "### Targets",
+        "",
+        f"- PCK@0.2 ≥ 0.90 on OneHand10K + CMU Panoptic + FreiHAND: {issue:.3f} "
+        f"({DEFAULT_MODEL} model) — {verdict(issue >= 0.90)}.",
+        f"- ≤ 60 ms per hand crop: median {crop_med:.0f} ms — {verdict(crop_med <= 60)}.",
+        f"- ≤ 250 ms per 1080p full-body photo with body-guided search: median {forced_med:.0f} ms "
+        f"(forced search), {e2e_med:.0f} ms end to end from a JPEG — "
+        f"{verdict(forced_med <= 250 and e2e_med <= 250)}.",
+        "",
     ]
-    for line in lines[-10:]:
+    for line in lines[-20:]:
         print(line)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ and is faster, about 15 ms against 20 ms a pass on 2 CPU cores (docs/benchmarks/
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Sequence
@@ -47,6 +48,7 @@ Side = Literal["left", "right"]
 
 # Crops are resized into this range of sides: small crops up so the palm detector sees a
 # normal-sized hand, big ones down so copying 1080p crops stays cheap.
+POSE_MAX_SIDE = 640
 CROP_MIN = 256
 CROP_MAX = 512
 # A found hand whose box is at least this fraction of the image's shorter side is a close-up:
@@ -194,6 +196,26 @@ def _arm_guesses(pose, min_visibility: float = 0.3) -> list[_ArmGuess]:
     return guesses
 
 
+def _pose_for_wrists(rgb: np.ndarray):
+    """Body pose for locating the wrists, computed on a copy at most POSE_MAX_SIDE wide.
+
+    The pose model itself sees 256x256, so a 1080p input only costs conversion time (and a
+    full-size person mask we do not use); wrists move by a few pixels, far less than a crop."""
+    import cv2
+
+    from bodylens.detect.pose import detect_pose
+
+    h, w = rgb.shape[:2]
+    factor = max(h, w) / POSE_MAX_SIDE
+    if factor <= 1:
+        return detect_pose(rgb)
+    small = cv2.resize(rgb, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA)
+    pose = detect_pose(small)
+    if pose is None:
+        return None
+    return dataclasses.replace(pose, keypoints=pose.keypoints * factor, image_size=(w, h))
+
+
 def _crop(
     rgb: np.ndarray, center: np.ndarray, size: float
 ) -> tuple[np.ndarray, float, float, float]:
@@ -266,8 +288,6 @@ def find_hands(
     ``detector`` replaces the shared one (the benchmark compares the lite and full models).
     Order: the person's left hand, then right, as PaddleHub lists them; then any other hands.
     """
-    from bodylens.detect.pose import detect_pose
-
     scales = [float(s) for s in scales]
     if any(not math.isfinite(s) or s <= 0 for s in scales):
         raise ValueError("every scale must be a positive number")
@@ -280,7 +300,7 @@ def find_hands(
         body_guided = not close_up and len(found) < 2
     linked: dict[str, Hand] = {}
     if body_guided and scales:
-        pose = detect_pose(rgb)
+        pose = _pose_for_wrists(rgb)
         guesses = _arm_guesses(pose) if pose is not None else []
         # Whole-image hands close to a body wrist take that wrist's side.
         for guess in guesses:
