@@ -164,6 +164,7 @@ def test_save_only_when_asked(tmp_path, monkeypatch):
         ("/no/such/photo.jpg", InputError),
         (b"certainly not an image", UnsupportedMedia),
         (np.zeros((7,), np.uint8), InputError),
+        (np.zeros((64, 64, 3), np.float32), InputError),
         (12345, InputError),
     ],
 )

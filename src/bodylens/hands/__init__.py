@@ -111,6 +111,11 @@ def _bgr_input(img: Any) -> np.ndarray:
             img = np.repeat(img[..., None], 3, axis=2)
         if img.ndim != 3 or img.shape[2] not in (3, 4) or img.size == 0:
             raise InputError(f"expected an HxWx3 BGR image array, got shape {img.shape}")
+        if img.dtype != np.uint8:
+            # A float image in [0, 1] would silently turn black when cast; say so instead.
+            raise InputError(
+                f"expected a uint8 BGR image array (as cv2.imread gives), got {img.dtype}"
+            )
         return np.ascontiguousarray(img[..., :3].astype(np.uint8, copy=False))
     if isinstance(img, str | os.PathLike | bytes | bytearray):
         rgb = load_image(img if not isinstance(img, bytearray) else bytes(img))
