@@ -219,3 +219,23 @@ def test_v1_hands_bad_input_is_a_json_error(client, kwargs, status, needle):
     r = client.post("/v1/hands", **kwargs)
     assert r.status_code == status, r.text
     assert needle in r.json()["error"]
+
+
+def test_concurrent_requests_get_the_same_answer(server):
+    """The server runs predictions in a thread pool; the shared MediaPipe graph is locked, so
+    parallel requests must not mix up their results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bgr = cv2.imread(str(PANOPTIC))
+    payloads = [_b64(bgr), _b64(np.ascontiguousarray(bgr[500:, :400]))] * 3
+
+    def call(image: str) -> list:
+        r = httpx.post(f"{server}{URL}", json={"images": [image]}, timeout=60)
+        assert r.json()["status"] == "000"
+        return r.json()["results"]["all_hand_peaks"]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(call, payloads))
+    assert all(len(a) == 2 for a in answers[0::2])
+    assert all(a == [] for a in answers[1::2])
+    assert all(a == answers[0] for a in answers[0::2])
