@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import secrets
+from collections.abc import Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -20,20 +24,41 @@ from bodylens.errors import BodylensError
 log = logging.getLogger("bodylens.serve")
 
 # Modules in bodylens.serve.routes that define `router` and `MODELS`.
-ROUTE_MODULES: list[str] = ["hands"]
+ROUTE_MODULES: list[str] = [
+    "measure",
+    "hands",
+]
 
 # Paths that never need the API key (probes and docs).
 PUBLIC_PATHS = {"/healthz", "/readyz", "/docs", "/redoc", "/openapi.json"}
+
+
+T = TypeVar("T")
+
+
+async def run_cpu(request: Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking model work in a worker thread, at most `settings.workers` at a time.
+
+    Keeps the event loop free for /healthz and uploads, and stops a burst of requests from
+    oversubscribing the CPU (each fit already uses several threads).
+    """
+    limiter: anyio.CapacityLimiter = request.app.state.cpu_limiter
+    return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=limiter)
 
 
 def _route_modules() -> list:
     return [importlib.import_module(f"bodylens.serve.routes.{m}") for m in ROUTE_MODULES]
 
 
+def preload_names() -> list[str]:
+    """Registry names every route needs, in a stable order."""
+    return sorted({name for m in _route_modules() for name in getattr(m, "MODELS", [])})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     modules = _route_modules()
-    models = sorted({name for m in modules for name in getattr(m, "MODELS", [])})
+    models = preload_names()
     state = {"ready": not settings.preload_models, "error": None}
 
     @asynccontextmanager
@@ -55,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.cpu_limiter = anyio.CapacityLimiter(max(1, settings.workers))
 
     if settings.cors_origins:
         app.add_middleware(
