@@ -1,9 +1,11 @@
 """HTTP: PaddleHub Serving's /predict/openpose_hands_estimation and the native /v1/hands, on a
-real uvicorn server bound to 127.0.0.1."""
+real `bodylens serve` process bound to 127.0.0.1 (conftest's start_server)."""
 
 from __future__ import annotations
 
 import base64
+import json
+import re
 import socket
 import threading
 import time
@@ -28,43 +30,24 @@ PANOPTIC = HANDS / "mmpose_panoptic_005880453.jpg"
 URL = "/predict/openpose_hands_estimation"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture(scope="module")
+def server(start_server):
+    # Lazy models: the hand and pose models load on the first request (about a second), and
+    # the server does not pay for the body model that other routes preload.
+    server = start_server(
+        env={
+            "BODYLENS_MEDIA_ROOT": str(HANDS),
+            "BODYLENS_URL_ALLOW_NETWORKS": json.dumps(["127.0.0.2/32"]),
+            "BODYLENS_LOG_LEVEL": "debug",
+        },
+        preload=False,
+    )
+    return server
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    from bodylens.serve.app import create_app
-
-    port = _free_port()
-    app = create_app(Settings(preload_models=True))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    else:
-        raise RuntimeError("the server did not become ready in 60 s")
-    try:
-        yield base
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def client(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=60) as c:
+def client(server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=120) as c:
         yield c
 
 
@@ -151,9 +134,33 @@ def test_paddlehub_body_not_json_is_112(client, content, headers):
     assert "application/json" in body["msg"]
 
 
-def test_paddlehub_model_not_available_is_111(client, monkeypatch):
+@pytest.fixture
+def in_process_server() -> Iterator[str]:
+    """A uvicorn server in a thread of this process, so a test can break its model registry."""
+    from bodylens.serve.app import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(Settings(preload_models=False))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield base
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_paddlehub_model_not_available_is_111(in_process_server, monkeypatch):
     """A model that cannot load (e.g. missing weights) answers 111, as PaddleHub does for a
     module it does not serve; the fault is injected by swapping the registered factory."""
+    import bodylens.detect.hands  # noqa: F401  (registers the real factory first)
 
     def broken() -> None:
         raise RuntimeError("hand_landmark_lite.tflite not found")
@@ -161,7 +168,7 @@ def test_paddlehub_model_not_available_is_111(client, monkeypatch):
     monkeypatch.setitem(registry._factories, "hands", broken)
     saved = registry._instances.pop("hands", None)
     try:
-        r = client.post(URL, json={"images": ["abc"]})
+        r = httpx.post(in_process_server + URL, json={"images": ["abc"]}, timeout=30)
         body = r.json()
         assert r.status_code == 200 and body["status"] == "111"
         assert "openpose_hands_estimation is not available" in body["msg"]
@@ -172,7 +179,7 @@ def test_paddlehub_model_not_available_is_111(client, monkeypatch):
 
 def test_v1_hands_json(client):
     bgr = cv2.imread(str(PANOPTIC))
-    r = client.post("/v1/hands", json={"image": _b64(bgr), "draw": True})
+    r = client.post("/v1/hands", json={"photo_base64": _b64(bgr), "draw": True})
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["width"], body["height"]) == (1280, 720)
@@ -190,7 +197,7 @@ def test_v1_hands_multipart(client):
     data = PANOPTIC.read_bytes()
     r = client.post(
         "/v1/hands",
-        files={"image": ("cello.jpg", data, "image/jpeg")},
+        files={"photo": ("cello.jpg", data, "image/jpeg")},
         data={"scale": "1,2", "body_guided": "true"},
     )
     assert r.status_code == 200, r.text
@@ -200,7 +207,8 @@ def test_v1_hands_multipart(client):
 
 def test_v1_hands_no_hands_is_empty(client):
     bgr = cv2.imread(str(PANOPTIC))
-    r = client.post("/v1/hands", json={"image": _b64(np.ascontiguousarray(bgr[500:, :400]))})
+    legs = _b64(np.ascontiguousarray(bgr[500:, :400]))
+    r = client.post("/v1/hands", json={"photo_base64": legs})
     assert r.status_code == 200
     assert r.json()["hands"] == [] and r.json()["all_hand_peaks"] == []
 
@@ -209,10 +217,13 @@ def test_v1_hands_no_hands_is_empty(client):
     ("kwargs", "status", "needle"),
     [
         ({"content": b"not json", "headers": {"content-type": "application/json"}}, 400, "JSON"),
-        ({"json": {"picture": "abc"}}, 400, "image"),
-        ({"json": {"image": base64.b64encode(b"GIF89a....").decode()}}, 415, "JPEG"),
-        ({"json": {"image": "abc", "scale": [0]}}, 400, "scale"),
-        ({"files": {"photo": ("a.jpg", b"x", "image/jpeg")}}, 400, "'image'"),
+        ({"json": {"picture": "abc"}}, 400, "not an accepted field"),
+        ({"json": {}}, 400, "photo_base64 is required"),
+        ({"json": {"photo_base64": base64.b64encode(b"GIF89a....").decode()}}, 415, "JPEG"),
+        ({"json": {"photo_base64": "abc", "scale": [0]}}, 400, "scale"),
+        ({"json": {"photo_path": "../../etc/passwd"}}, 403, "outside"),
+        ({"json": {"photo_url": "http://127.0.0.1:9/x.jpg"}}, 403, ""),
+        ({"files": {"selfie": ("a.jpg", b"x", "image/jpeg")}}, 400, "'selfie'"),
     ],
 )
 def test_v1_hands_bad_input_is_a_json_error(client, kwargs, status, needle):
@@ -230,7 +241,7 @@ def test_concurrent_requests_get_the_same_answer(server):
     payloads = [_b64(bgr), _b64(np.ascontiguousarray(bgr[500:, :400]))] * 3
 
     def call(image: str) -> list:
-        r = httpx.post(f"{server}{URL}", json={"images": [image]}, timeout=60)
+        r = httpx.post(f"{server.url}{URL}", json={"images": [image]}, timeout=60)
         assert r.json()["status"] == "000"
         return r.json()["results"]["all_hand_peaks"]
 
@@ -239,3 +250,21 @@ def test_concurrent_requests_get_the_same_answer(server):
     assert all(len(a) == 2 for a in answers[0::2])
     assert all(a == [] for a in answers[1::2])
     assert all(a == answers[0] for a in answers[0::2])
+
+
+def test_v1_hands_from_url_and_media_path(client, photo_server):
+    url = photo_server.add("/hands/cello.jpg", PANOPTIC.read_bytes()) + "?sig=s3cr3t"
+    by_url = client.post("/v1/hands", json={"photo_url": url}).json()
+    by_path = client.post("/v1/hands", json={"photo_path": PANOPTIC.name}).json()
+    assert len(by_url["hands"]) == 2
+    assert by_url["all_hand_peaks"] == by_path["all_hand_peaks"]
+
+
+def test_nothing_left_on_disk_and_no_image_in_logs(server, client):
+    client.post(URL, json={"images": [_b64(cv2.imread(str(PANOPTIC)))], "save_path": "x"})
+    leftovers = [p for p in server.tmpdir.rglob("*") if p.is_file()]
+    assert leftovers == []
+    log = server.log()
+    assert not re.search(r"/9j/[A-Za-z0-9+/]{40}", log)  # no base64 JPEG in the log
+    assert "s3cr3t" not in log  # no URL query strings either
+    assert "/predict/openpose_hands_estimation -> 000" in log

@@ -9,8 +9,9 @@ PaddleHub, the server never writes files: ``visualization``/``save_path`` are ac
 ignored, the drawing comes back as base64 JPEG in ``results.data``. Several images give a
 list of results (PaddleHub silently used only the first).
 
-``POST /v1/hands`` is the native, typed route: JSON with a base64 image or a multipart upload,
-answering sides, per-point confidence and world coordinates, with bodylens' JSON errors.
+``POST /v1/hands`` is the native, typed route: JSON with the photo as base64, a URL or a media
+path (the same sources and guards as every bodylens route), or a multipart upload; it answers
+sides, per-point confidence and world coordinates, with bodylens' JSON errors.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
-from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-import bodylens.detect.hands  # noqa: F401  (registers the "hands" model)
-import bodylens.detect.pose  # noqa: F401  (registers the "pose" model)
 from bodylens import registry
+from bodylens.config import Settings
 from bodylens.errors import BodylensError, InputError
+from bodylens.serve.app import run_cpu
+from bodylens.serve.inputs import photo_from_fields
 
 log = logging.getLogger("bodylens.serve.hands")
 
@@ -129,12 +130,12 @@ async def paddlehub_openpose_hands(request: Request) -> JSONResponse:
             f"to /predict/{MODULE_NAME} with a JSON object body.",
             "",
         )
-    problem = await run_in_threadpool(_models_ready)
+    problem = await run_cpu(request, _models_ready)
     if problem:
         return _package("111", problem, "")
     started = time.perf_counter()
     try:
-        results = await run_in_threadpool(_paddlehub_predict, payload)
+        results = await run_cpu(request, _paddlehub_predict, payload)
     except BodylensError as exc:
         log.info("POST /predict/%s -> 101 %s", MODULE_NAME, exc.message)
         return _package("101", exc.message, "")
@@ -150,9 +151,14 @@ async def paddlehub_openpose_hands(request: Request) -> JSONResponse:
 
 
 class HandsRequest(BaseModel):
-    """JSON body of POST /v1/hands (a multipart upload takes the same fields as form fields)."""
+    """JSON body of POST /v1/hands; a multipart upload sends the photo as a file field
+    ('photo', 'image' or 'file') and the other fields as form fields."""
 
-    image: str = Field(description="base64 JPEG/PNG/WebP, optionally a data: URL")
+    model_config = ConfigDict(extra="forbid")
+
+    photo_base64: str | None = Field(None, description="the photo as base64 (or a data: URL)")
+    photo_url: str | None = Field(None, description="http(s) URL of the photo")
+    photo_path: str | None = Field(None, description="a file under BODYLENS_MEDIA_ROOT")
     scale: list[Annotated[float, Field(gt=0, le=8)]] = Field(
         default=[0.5, 1.0, 1.5, 2.0],
         min_length=1,
@@ -185,66 +191,78 @@ class HandsResponse(BaseModel):
     elapsed_ms: float
 
 
-async def _parse_native(request: Request) -> tuple[bytes | str, HandsRequest]:
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
+async def _parse_native(request: Request) -> tuple[HandsRequest, bytes | None]:
+    """JSON or multipart into the request model plus any uploaded photo bytes."""
+    ctype = request.headers.get("content-type", "")
+    upload = None
+    if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         form = await request.form()
-        upload = form.get("image")
-        if upload is None or isinstance(upload, str):
-            raise InputError("the multipart form needs a file field named 'image'")
-        data = await upload.read()
-        fields: dict[str, Any] = {"image": ""}
-        if form.get("scale"):
-            fields["scale"] = [s for s in str(form["scale"]).replace(",", " ").split()]
-        for key in ("body_guided", "draw"):
-            if form.get(key) not in (None, ""):
-                fields[key] = str(form[key]).lower()
+        fields: dict[str, Any] = {}
+        for key, value in form.multi_items():
+            if hasattr(value, "read"):
+                if key not in ("photo", "image", "file"):
+                    raise InputError(f"unexpected file field {key!r}; send the photo as 'photo'")
+                upload = await value.read()
+            elif value != "":
+                fields[key] = value
+        if isinstance(fields.get("scale"), str):  # form posts send "0.5,1,2"
+            fields["scale"] = fields["scale"].replace(",", " ").split()
+        payload: Any = fields
+    else:
+        raw = await request.body()
+        if not raw:
+            raise InputError("the request body is empty; send JSON with photo_base64")
         try:
-            return data, HandsRequest.model_validate(fields)
-        except ValidationError as exc:
-            raise InputError(_validation_message(exc)) from None
-    raw = await request.body()
+            payload = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InputError("the request body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise InputError("the request body must be a JSON object")
     try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InputError(
-            'the body must be JSON {"image": "<base64>"} or a multipart upload'
-        ) from None
-    try:
-        req = HandsRequest.model_validate(payload)
+        return HandsRequest.model_validate(payload), upload
     except ValidationError as exc:
         raise InputError(_validation_message(exc)) from None
-    return req.image, req
 
 
 def _validation_message(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()))
-        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            msg = "is not an accepted field"
+        parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts) or "invalid request"
 
 
-def _native_predict(image: bytes | str, req: HandsRequest) -> HandsResponse:
+def _native_predict(settings: Settings, req: HandsRequest, upload: bytes | None) -> HandsResponse:
     from bodylens.hands import detect_hands, draw_hands, hand_to_json
-    from bodylens.io.images import decode_base64_image, decode_image, encode_jpeg
+    from bodylens.io.images import encode_jpeg
 
     started = time.perf_counter()
-    rgb = decode_image(image) if isinstance(image, bytes) else decode_base64_image(image)
-    hands = detect_hands(rgb, req.scale, body_guided=req.body_guided)
-    peaks = [hand.openpose_peaks() for hand in hands]
-    drawing = None
-    if req.draw:
-        drawn = draw_hands(rgb[..., ::-1], peaks)[..., ::-1]
-        drawing = base64.b64encode(encode_jpeg(np.ascontiguousarray(drawn))).decode("ascii")
-    return HandsResponse(
-        width=int(rgb.shape[1]),
-        height=int(rgb.shape[0]),
-        hands=[HandOut(**hand_to_json(hand)) for hand in hands],
-        all_hand_peaks=[p.tolist() for p in peaks],
-        drawing=drawing,
-        elapsed_ms=round(1e3 * (time.perf_counter() - started), 1),
-    )
+    rgb = photo_from_fields(
+        settings, url=req.photo_url, base64_data=req.photo_base64, path=req.photo_path,
+        upload=upload,
+    )  # fmt: skip
+    if rgb is None:
+        raise InputError("photo_base64 is required (or photo_url, photo_path, a 'photo' upload)")
+    try:
+        hands = detect_hands(rgb, req.scale, body_guided=req.body_guided)
+        peaks = [hand.openpose_peaks() for hand in hands]
+        drawing = None
+        if req.draw:
+            drawn = draw_hands(rgb[..., ::-1], peaks)[..., ::-1]
+            drawing = base64.b64encode(encode_jpeg(np.ascontiguousarray(drawn))).decode("ascii")
+        return HandsResponse(
+            width=int(rgb.shape[1]),
+            height=int(rgb.shape[0]),
+            hands=[HandOut(**hand_to_json(hand)) for hand in hands],
+            all_hand_peaks=[p.tolist() for p in peaks],
+            drawing=drawing,
+            elapsed_ms=round(1e3 * (time.perf_counter() - started), 1),
+        )
+    finally:
+        del rgb  # the photo never outlives the request
 
 
 @router.post(
@@ -259,9 +277,9 @@ def _native_predict(image: bytes | str, req: HandsRequest) -> HandsResponse:
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "required": ["image"],
+                        "required": ["photo"],
                         "properties": {
-                            "image": {"type": "string", "format": "binary"},
+                            "photo": {"type": "string", "format": "binary"},
                             "scale": {"type": "string", "example": "0.5,1,1.5,2"},
                             "body_guided": {"type": "boolean"},
                             "draw": {"type": "boolean"},
@@ -273,7 +291,8 @@ def _native_predict(image: bytes | str, req: HandsRequest) -> HandsResponse:
     },
 )
 async def v1_hands(request: Request) -> HandsResponse:
-    image, req = await _parse_native(request)
-    result = await run_in_threadpool(_native_predict, image, req)
+    settings: Settings = request.app.state.settings
+    req, upload = await _parse_native(request)
+    result = await run_cpu(request, _native_predict, settings, req, upload)
     log.info("POST /v1/hands -> %d hands in %.0f ms", len(result.hands), result.elapsed_ms)
     return result
