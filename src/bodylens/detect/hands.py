@@ -197,7 +197,7 @@ def _arm_guesses(pose, min_visibility: float = 0.3) -> list[_ArmGuess]:
 
 
 def _pose_for_wrists(rgb: np.ndarray):
-    """Body pose for locating the wrists, computed on a copy at most POSE_MAX_SIDE wide.
+    """Body pose for locating the wrists, on a copy whose longer side is POSE_MAX_SIDE at most.
 
     The pose model itself sees 256x256, so a 1080p input only costs conversion time (and a
     full-size person mask we do not use); wrists move by a few pixels, far less than a crop."""
@@ -302,14 +302,22 @@ def find_hands(
     if body_guided and scales:
         pose = _pose_for_wrists(rgb)
         guesses = _arm_guesses(pose) if pose is not None else []
-        # Whole-image hands close to a body wrist take that wrist's side.
-        for guess in guesses:
-            taken = [id(hd) for hd in linked.values()]
-            near = [hd for hd in found if _near(hd, guess) < 0.35 and id(hd) not in taken]
-            if near:
-                best = min(near, key=lambda hd: _near(hd, guess))
-                best.side, best.side_source = guess.side, "body"
-                linked[guess.side] = best
+        # Whole-image hands close to a body wrist take that wrist's side; closest pairs first,
+        # so a hand near both wrists goes to the nearer one.
+        pairs = sorted(
+            (_near(hd, guess), gi, hi)
+            for gi, guess in enumerate(guesses)
+            for hi, hd in enumerate(found)
+            if _near(hd, guess) < 0.35
+        )
+        used: set[int] = set()
+        for _, gi, hi in pairs:
+            guess, hand = guesses[gi], found[hi]
+            if guess.side in linked or hi in used:
+                continue
+            hand.side, hand.side_source = guess.side, "body"
+            linked[guess.side] = hand
+            used.add(hi)
         for guess in guesses:
             if guess.side in linked:
                 continue
