@@ -7,7 +7,6 @@ mesh) is opt-in through `?detail=true` or `POST /v1/measurements`.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -166,14 +165,7 @@ async def _handle(request: Request, detail: bool) -> JSONResponse:
     )  # fmt: skip
     if not detail:
         return JSONResponse(result.values)
-    body = result.to_dict(include_mesh=False)
-    if req.mesh and result.mesh is not None:
-        data = result.mesh.to_glb() if req.mesh == "glb" else result.mesh.to_obj().encode()
-        body["mesh"] = {
-            "format": req.mesh,
-            "encoding": "base64",
-            "data": base64.b64encode(data).decode("ascii"),
-        }
+    body = result.to_dict(include_mesh=req.mesh or False)
     return JSONResponse(body)
 
 
