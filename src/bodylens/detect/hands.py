@@ -18,11 +18,14 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from bodylens import registry
+
+if TYPE_CHECKING:
+    from bodylens.detect.pose import PoseResult
 
 # MediaPipe's 21 hand landmarks; the order is the same as OpenPose's hand output
 # (wrist 0, thumb 1-4, index 5-8, middle 9-12, ring 13-16, little 17-20).
@@ -171,7 +174,7 @@ class _ArmGuess:
     size: float  # side of the square that should hold the whole hand at scale 1
 
 
-def _arm_guesses(pose, min_visibility: float = 0.3) -> list[_ArmGuess]:
+def _arm_guesses(pose: PoseResult, min_visibility: float = 0.3) -> list[_ArmGuess]:
     """Where the body pose says each visible hand is, and how big a crop should hold it."""
     guesses = []
     for side in ("left", "right"):
@@ -196,7 +199,7 @@ def _arm_guesses(pose, min_visibility: float = 0.3) -> list[_ArmGuess]:
     return guesses
 
 
-def _pose_for_wrists(rgb: np.ndarray):
+def _pose_for_wrists(rgb: np.ndarray) -> PoseResult | None:
     """Body pose for locating the wrists, on a copy whose longer side is POSE_MAX_SIDE at most.
 
     The pose model itself sees 256x256, so a 1080p input only costs conversion time (and a
