@@ -39,6 +39,13 @@ from bodylens.detect.hands import HandDetector, find_hands  # noqa: E402
 SHARED = ROOT.parent / "shared" / "data"
 HANDS = SHARED / "hands"
 COCO_SETS = ["onehand10k", "panoptic", "freihand"]
+NOTE_LATENCY = (
+    "The slow hand crop is OneHand10K 33: the whole-image pass misses its small hand, so the "
+    "body pose runs and the wrist crops find it. A 1080p photo costs one whole-image pass, "
+    "then (when fewer than two hands are found) the pose on a 640 px copy and one crop per "
+    "wrist until a hand is found. `predict(path)` adds decoding through bodylens.io.images "
+    "(Pillow, EXIF, limits), which took several times cv2.imread's time on these JPEGs."
+)
 DEFAULT_MODEL = "lite"  # what bodylens uses (HandDetector's default model_complexity=0)
 # InterHand2.6M joint order per hand: thumb tip..base, index tip..base, ..., little, wrist.
 INTERHAND_TO_OPENPOSE = [20, 3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12, 19, 18, 17, 16]
@@ -333,6 +340,8 @@ def main() -> int:
         "",
         f"Per hand crop (median ms): {per_image}. 1080p photos: 3 frames of walking.mp4 upscaled "
         "from 1280x720, CCP 0002/0005/0010 upscaled to 1080 px high on a 1920 px canvas.",
+        "",
+        NOTE_LATENCY,
         "",
         "Load average (1/5/15 min) before timing: "
         + "/".join(f"{v:.2f}" for v in load_before)
