@@ -112,7 +112,9 @@ class HandDetector:
         max_num_hands: int = 4,
         min_detection_confidence: float = 0.5,
     ) -> None:
-        import mediapipe as mp
+        from bodylens.detect._mediapipe import mediapipe
+
+        mp = mediapipe()
 
         self._hands = mp.solutions.hands.Hands(
             static_image_mode=True,
