@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "serve",
     "warmup",
     "measure",
+    "hands",
     "video",
 ]
 
