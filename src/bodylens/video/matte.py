@@ -133,11 +133,11 @@ class Matter:
         edge_high: float = 0.85,
         stabilise: bool = True,
     ):
-        import mediapipe as mp
+        from bodylens.detect._mediapipe import mediapipe
 
         if color not in COLOR_PRESETS:
             raise InputError(f"unknown colour preset {color!r}; use one of {list(COLOR_PRESETS)}")
-        self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        self._seg = mediapipe().solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
         self.grade = ColorGrade() if color == "v11" else None
         # min_weight 1 turns the average off (kept for measuring what it buys).
         self.stabiliser = MaskStabiliser() if stabilise else MaskStabiliser(min_weight=1.0)
