@@ -144,9 +144,12 @@ def test_restart_requeues_interrupted_jobs(start_server, clip, tmp_path):
         assert running["state"] == "running"
     first.proc.kill()  # SIGKILL: no shutdown handlers run
     first.proc.wait(10)
+    stray = jobs / "incoming" / "tmpupload.video"  # an upload cut off by the kill
+    stray.write_bytes(b"half a video")
     second = start_server(env=_env(jobs), preload=False)
     with httpx.Client(base_url=second.url, timeout=60) as client:
         assert client.get(f"/v1/jobs/{done['id']}").json()["state"] == "done"
+        assert not stray.exists()
         assert client.get(f"/v1/jobs/{done['id']}/result/trainer_poses.json").status_code == 200
         resumed = _wait(client, long["id"], t=180)
         assert resumed["state"] == "done", resumed

@@ -187,6 +187,9 @@ class JobManager:
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
+        # Uploads being received when the process died were never queued: remove them.
+        for leftover in (self.root / "incoming").glob("*"):
+            leftover.unlink(missing_ok=True)
         requeued, failed = self.store.recover()
         if requeued or failed:
             log.info("jobs after restart: %d re-queued, %d failed", requeued, failed)
