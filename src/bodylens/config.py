@@ -23,8 +23,8 @@ class Settings(BaseSettings):
     max_video_bytes: int = 500 * 1024 * 1024
     fetch_timeout_s: float = 15.0
     max_redirects: int = 3
-    # Tests and trusted deployments may allow private hosts; never the default.
-    allow_private_urls: bool = False
+    # Networks exempt from the SSRF guard (e.g. an internal CDN); never anything by default.
+    url_allow_networks: list[str] = Field(default_factory=list)
     preload_models: bool = True
     workers: int = 2
     jobs_dir: Path = Path.home() / ".cache" / "bodylens" / "jobs"

@@ -6,9 +6,16 @@ thread-safe, and ``preload`` lets the server pay the cost at start-up instead of
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from typing import Any
+
+# Which module registers each model, so `get` works without the caller importing it first.
+PROVIDERS = {
+    "pose": "bodylens.detect.pose",
+    "anny": "bodylens.body.model",
+}
 
 _factories: dict[str, Callable[[], Any]] = {}
 _instances: dict[str, Any] = {}
@@ -32,6 +39,8 @@ def get(name: str) -> Any:
     """The shared instance of model ``name``, built on first use."""
     if name in _instances:
         return _instances[name]
+    if name not in _factories and name in PROVIDERS:
+        importlib.import_module(PROVIDERS[name])
     if name not in _factories:
         raise KeyError(f"no model registered as {name!r}; known: {sorted(_factories)}")
     with _locks[name]:

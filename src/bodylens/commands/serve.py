@@ -14,12 +14,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     import uvicorn
 
     from bodylens.config import get_settings
     from bodylens.serve.app import create_app
 
     settings = get_settings()
+    logging.getLogger("bodylens").setLevel(settings.log_level.upper())
     if args.no_preload:
         settings.preload_models = False
     app = create_app(settings)

@@ -59,7 +59,9 @@ def decode_image(
             return np.asarray(img.convert("RGB"))
     except (TooLarge, InputError):
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise TooLarge(f"the image has more than {max_pixels} pixels") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise InputError(f"the {fmt} image could not be decoded: {exc}") from None
 
 

@@ -20,7 +20,9 @@ from bodylens.errors import BodylensError
 log = logging.getLogger("bodylens.serve")
 
 # Modules in bodylens.serve.routes that define `router` and `MODELS`.
-ROUTE_MODULES: list[str] = []
+ROUTE_MODULES: list[str] = [
+    "measure",
+]
 
 # Paths that never need the API key (probes and docs).
 PUBLIC_PATHS = {"/healthz", "/readyz", "/docs", "/redoc", "/openapi.json"}
@@ -30,10 +32,15 @@ def _route_modules() -> list:
     return [importlib.import_module(f"bodylens.serve.routes.{m}") for m in ROUTE_MODULES]
 
 
+def preload_names() -> list[str]:
+    """Registry names every route needs, in a stable order."""
+    return sorted({name for m in _route_modules() for name in getattr(m, "MODELS", [])})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     modules = _route_modules()
-    models = sorted({name for m in modules for name in getattr(m, "MODELS", [])})
+    models = preload_names()
     state = {"ready": not settings.preload_models, "error": None}
 
     @asynccontextmanager

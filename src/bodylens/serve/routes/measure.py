@@ -1,0 +1,236 @@
+"""Body measurement routes.
+
+`POST /estimate` keeps the shop's existing contract exactly: JSON in, `{name: cm}` out with
+exactly the requested keys. Everything richer (units, uncertainty, warnings, body parameters,
+mesh) is opt-in through `?detail=true` or `POST /v1/measurements`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from bodylens.config import Settings
+from bodylens.errors import InputError
+from bodylens.serve.inputs import photo_from_fields
+
+log = logging.getLogger("bodylens.serve.measure")
+
+router = APIRouter(tags=["measurements"])
+MODELS = ["pose", "anny"]
+
+
+class EstimateRequest(BaseModel):
+    """The shop's request. One photo source is needed; `measures_table` lists the names wanted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    photo_url: str | None = Field(None, description="http(s) URL of a front photo")
+    photo_base64: str | None = Field(None, description="the front photo as base64 (or data URL)")
+    photo_path: str | None = Field(None, description="a file under BODYLENS_MEDIA_ROOT")
+    measures_table: list[str] = Field(
+        ..., description="measurement names (ISO 8559-1 English or French aliases)"
+    )
+    height_cm: float | None = Field(None, gt=50, lt=250, description="strongly recommended")
+    weight_kg: float | None = Field(None, gt=20, lt=300)
+    sex: Literal["male", "female"] | None = None
+    side_photo_url: str | None = None
+    side_photo_base64: str | None = None
+    side_photo_path: str | None = None
+    mesh: Literal["glb", "obj"] | None = Field(None, description="detail mode: include the mesh")
+
+    @field_validator("measures_table", mode="before")
+    @classmethod
+    def _split_string(cls, value: Any) -> Any:
+        if isinstance(value, str):  # form posts send "chest,waist"
+            value = value.strip()
+            if value.startswith("["):
+                value = json.loads(value)
+            else:
+                value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("sex", mode="before")
+    @classmethod
+    def _normalise_sex(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = {"m": "male", "f": "female", "homme": "male", "femme": "female"}.get(
+                value.strip().lower(), value.strip().lower()
+            )
+        return value or None
+
+
+async def _read_request(request: Request) -> tuple[EstimateRequest, bytes | None, bytes | None]:
+    """Parse JSON or multipart into the request model plus any uploaded photo bytes."""
+    ctype = request.headers.get("content-type", "")
+    upload = side_upload = None
+    if ctype.startswith("multipart/form-data") or ctype.startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        form = await request.form()
+        fields: dict[str, Any] = {}
+        for key, value in form.multi_items():
+            if hasattr(value, "read"):
+                data = await value.read()
+                if key in ("photo", "image", "file"):
+                    upload = data
+                elif key == "side_photo":
+                    side_upload = data
+                else:
+                    raise InputError(f"unexpected file field {key!r}; use 'photo' or 'side_photo'")
+            elif value != "":
+                fields[key] = value
+        payload: Any = fields
+    else:
+        body = await request.body()
+        if not body:
+            raise InputError(
+                "the request body is empty; send JSON with photo_url and measures_table"
+            )
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InputError("the request body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise InputError("the request body must be a JSON object")
+    try:
+        req = EstimateRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise InputError(_describe(exc)) from None
+    return req, upload, side_upload
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "missing":
+            msg = "is required"
+        elif err.get("type") == "extra_forbidden":
+            msg = "is not an accepted field"
+        parts.append(f"{where} {msg}" if where else msg)
+    return "; ".join(parts)
+
+
+def _run_measure(settings: Settings, req: EstimateRequest, upload, side_upload, detail: bool):
+    """Blocking part: decode, fit, measure. Runs in the thread pool."""
+    from bodylens.body.api import measure
+    from bodylens.body.measurements import resolve_measures
+
+    if not req.measures_table:
+        raise InputError("measures_table is empty; list the measurements you need")
+    resolve_measures(req.measures_table)  # unknown names fail before any download
+    image = photo_from_fields(
+        settings, url=req.photo_url, base64_data=req.photo_base64, path=req.photo_path,
+        upload=upload,
+    )  # fmt: skip
+    if image is None:
+        raise InputError("photo_url is required (or photo_base64, or a 'photo' upload)")
+    side = photo_from_fields(
+        settings, url=req.side_photo_url, base64_data=req.side_photo_base64,
+        path=req.side_photo_path, upload=side_upload, what="side photo",
+    )  # fmt: skip
+    try:
+        return measure(
+            image,
+            height_cm=req.height_cm,
+            weight_kg=req.weight_kg,
+            sex=req.sex,
+            side_image=side,
+            measures=req.measures_table,
+            with_mesh=detail and req.mesh is not None,
+        )
+    finally:
+        del image, side  # photos never outlive the request
+
+
+async def _handle(request: Request, detail: bool) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    req, upload, side_upload = await _read_request(request)
+    started = time.perf_counter()
+    result = await run_in_threadpool(_run_measure, settings, req, upload, side_upload, detail)
+    elapsed = time.perf_counter() - started
+    # Logs hold measurements and timings only: no URL, no image data.
+    log.info(
+        "measured %d values in %.2fs (scale=%s, warnings=%d): %s",
+        len(result.values), elapsed, result.scale_source, len(result.warnings), result.values,
+    )  # fmt: skip
+    if not detail:
+        return JSONResponse(result.values)
+    body = result.to_dict(include_mesh=False)
+    if req.mesh and result.mesh is not None:
+        data = result.mesh.to_glb() if req.mesh == "glb" else result.mesh.to_obj().encode()
+        body["mesh"] = {
+            "format": req.mesh,
+            "encoding": "base64",
+            "data": base64.b64encode(data).decode("ascii"),
+        }
+    return JSONResponse(body)
+
+
+_OPENAPI_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": EstimateRequest.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "photo": {"type": "string", "format": "binary"},
+                        "side_photo": {"type": "string", "format": "binary"},
+                        "measures_table": {"type": "string", "example": "chest,waist,hips"},
+                        "height_cm": {"type": "number"},
+                        "weight_kg": {"type": "number"},
+                        "sex": {"type": "string", "enum": ["male", "female"]},
+                    },
+                    "required": ["photo", "measures_table"],
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/estimate",
+    openapi_extra=_OPENAPI_BODY,
+    summary="Measurements in cm for exactly the requested names",
+    responses={
+        200: {
+            "content": {"application/json": {"example": {"tour_poitrine": 92.0, "taille": 70.0}}}
+        },
+        400: {"description": "missing photo, empty or unknown measure names"},
+        422: {"description": "no person, or the person is cut off"},
+    },
+)
+async def estimate(
+    request: Request,
+    detail: Annotated[bool, Query(description="return the detailed answer")] = False,
+) -> JSONResponse:
+    return await _handle(request, detail)
+
+
+@router.post(
+    "/v1/measurements",
+    openapi_extra=_OPENAPI_BODY,
+    summary="Detailed measurements: units, uncertainty, warnings, body parameters, mesh",
+)
+async def measurements(request: Request) -> JSONResponse:
+    return await _handle(request, detail=True)
+
+
+@router.get("/v1/measurements/names", summary="Accepted measurement names and aliases")
+async def measurement_names() -> dict:
+    from bodylens.body.measurements import describe_table
+
+    return describe_table()
