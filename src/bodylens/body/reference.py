@@ -5,6 +5,10 @@ pixels-per-mm at the object's depth. We fit the homography from the object's pla
 image and read its local scale at the object's centre. A tilted object is foreshortened along one
 axis only, so the larger singular value of the homography's Jacobian is the scale that holds for
 an object facing the camera at that depth (``foreshortening`` reports the ratio of the two).
+
+Known limit: the card is found as the most card-shaped quadrilateral outline; a pale card in
+front of a pale, striped background can merge with it and be missed (clear error, not a wrong
+scale, unless another card-shaped object is in view, which then wins: check ``center``).
 """
 
 from __future__ import annotations
@@ -140,69 +144,112 @@ def _order_quad(pts: np.ndarray) -> np.ndarray:
     return np.roll(pts, -start, axis=0)
 
 
-def _card_candidates(gray: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray]]:
-    """(score, quad, hull outline) of card-shaped convex quadrilaterals, best first."""
+def _edge_support(edges: np.ndarray, quad: np.ndarray) -> float:
+    """Share of points along the quad's sides that lie on an edge: real rectangles score ~1."""
+    h, w = edges.shape
+    hits = total = 0
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        for t in np.linspace(0.1, 0.9, 24):
+            x, y = (a + t * (b - a)).round().astype(int)
+            total += 1
+            hits += bool(0 <= x < w and 0 <= y < h and edges[y, x])
+    return hits / total
+
+
+def _card_candidates(gray: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    """(score, quad) of card-shaped convex quadrilaterals with straight, well-supported sides,
+    best first. Several edge thresholds, because a pale card on a pale wall has weak edges."""
     import cv2
 
     area_img = gray.shape[0] * gray.shape[1]
     blur = cv2.GaussianBlur(gray, (5, 5), 0)
-    edges = cv2.Canny(blur, 30, 90)
-    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
-    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    support_edges = cv2.dilate(cv2.Canny(blur, 10, 30), np.ones((3, 3), np.uint8))
+    # Outlines from edge maps at several thresholds, and from iso-brightness levels (a pale card
+    # merges with pale stripes behind it in an edge map, not at the right brightness cut).
+    masks = [
+        cv2.dilate(cv2.Canny(blur, lo, hi), np.ones((3, 3), np.uint8))
+        for lo, hi in ((30, 90), (12, 36), (60, 180))
+    ]
+    # Closing bridges a printed stripe running across the card, which splits its body in two.
+    close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (11, 11))
+    for level in np.unique(np.percentile(blur, np.arange(40, 100, 4)).round()):
+        for mask in ((blur > level), (blur <= level)):
+            mask = (mask * 255).astype(np.uint8)
+            masks.extend((mask, cv2.morphologyEx(mask, cv2.MORPH_CLOSE, close)))
     out = []
-    for cnt in contours:
-        area = cv2.contourArea(cnt)
-        if area < 0.0005 * area_img or area > 0.5 * area_img:
-            continue
-        hull = cv2.convexHull(cnt)
-        peri = cv2.arcLength(hull, True)
-        quad = cv2.approxPolyDP(hull, 0.03 * peri, True)
-        if len(quad) != 4:
-            continue
-        q = _order_quad(quad.reshape(4, 2).astype(np.float64))
-        sides = np.linalg.norm(q - np.roll(q, -1, axis=0), axis=1)
-        long_ = (sides[0] + sides[2]) / 2
-        short = (sides[1] + sides[3]) / 2
-        if short <= 0:
-            continue
-        aspect = max(long_, short) / min(long_, short)
-        # Opposite sides of a card seen at moderate tilt stay within ~25 % of each other.
-        parallel = max(
-            sides[0] / sides[2], sides[2] / sides[0], sides[1] / sides[3], sides[3] / sides[1]
-        )
-        if parallel > 1.35 or abs(np.log(aspect / CARD_ASPECT)) > 0.2:
-            continue
-        fill = cv2.contourArea(q.astype(np.float32)) / max(area, 1.0)
-        score = -abs(np.log(aspect / CARD_ASPECT)) - 0.3 * np.log(parallel) - 0.2 * abs(1 - fill)
-        out.append((score + 1e-3 * np.log(area), q, hull.reshape(-1, 2).astype(np.float64)))
+    for mask in masks:
+        contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        for cnt in contours:
+            area = cv2.contourArea(cnt)
+            if area < 0.0003 * area_img or area > 0.5 * area_img:
+                continue
+            hull = cv2.convexHull(cnt)
+            quad = cv2.approxPolyDP(hull, 0.03 * cv2.arcLength(hull, True), True)
+            if len(quad) != 4:
+                continue
+            q = _order_quad(quad.reshape(4, 2).astype(np.float64))
+            sides = np.linalg.norm(q - np.roll(q, -1, axis=0), axis=1)
+            if sides.min() < 8:
+                continue
+            long_, short = sorted(((sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2))[::-1]
+            aspect = long_ / short
+            # Opposite sides of a card seen at moderate tilt stay within ~35 % of each other.
+            parallel = max(
+                sides[0] / sides[2], sides[2] / sides[0], sides[1] / sides[3], sides[3] / sides[1]
+            )
+            if parallel > 1.35 or abs(np.log(aspect / CARD_ASPECT)) > 0.2:
+                continue
+            support = _edge_support(support_edges, q)
+            if support < 0.75:
+                continue
+            fill = cv2.contourArea(cnt) / max(cv2.contourArea(q.astype(np.float32)), 1.0)
+            score = (
+                2.0 * support
+                - abs(np.log(aspect / CARD_ASPECT))
+                - 0.3 * np.log(parallel)
+                - 0.5 * abs(1 - min(fill, 1.0))
+            )
+            out.append((score, q))
     out.sort(key=lambda t: -t[0])
     return out
 
 
-def _refine_quad(quad: np.ndarray, outline: np.ndarray) -> np.ndarray:
-    """Corners as intersections of lines fitted to each side's outline points.
+def _refine_quad(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Corners as intersections of lines fitted to sub-pixel edge points along each side.
 
-    Real cards have rounded corners, so the polygon's vertices sit inside the true corners; the
-    straight parts of the sides do not."""
+    Real cards have rounded corners and Canny contours sit a pixel or two off the true edge;
+    the strongest gradient across the straight middle of each side does not.
+    """
     import cv2
+    from scipy.ndimage import map_coordinates
 
-    dense = []
-    for a, b in zip(outline, np.roll(outline, -1, axis=0), strict=True):
-        n = max(2, int(np.linalg.norm(b - a)))
-        dense.append(a + (b - a) * np.linspace(0, 1, n, endpoint=False)[:, None])
-    pts = np.concatenate(dense)
+    img = cv2.GaussianBlur(gray.astype(np.float32), (3, 3), 0)
     lines = []
     for i in range(4):
         a, b = quad[i], quad[(i + 1) % 4]
         ab = b - a
-        length = np.linalg.norm(ab)
-        t = (pts - a) @ ab / length**2
-        dist = np.abs(np.cross(ab, pts - a)) / length
-        near = (t > 0.15) & (t < 0.85) & (dist < 0.04 * length + 2)
-        if near.sum() < 5:
+        length = float(np.linalg.norm(ab))
+        if length < 8:
             return quad
-        vx, vy, x0, y0 = cv2.fitLine(pts[near].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01)
-        lines.append((np.array([x0[0], y0[0]]), np.array([vx[0], vy[0]])))
+        d = ab / length
+        normal = np.array([-d[1], d[0]])
+        reach = max(3.0, 0.06 * length)
+        offs = np.linspace(-reach, reach, int(4 * reach) + 1)
+        pts = []
+        for t in np.linspace(0.15, 0.85, 40):
+            base = a + t * ab
+            line = base[None] + offs[:, None] * normal[None]
+            prof = map_coordinates(img, [line[:, 1], line[:, 0]], order=1, mode="nearest")
+            grad = np.abs(np.gradient(prof))
+            k = int(np.argmax(grad))
+            if 0 < k < len(grad) - 1:
+                den = grad[k - 1] - 2 * grad[k] + grad[k + 1]
+                k = k + (0.5 * (grad[k - 1] - grad[k + 1]) / den if den != 0 else 0.0)
+            pts.append(base + np.interp(k, np.arange(len(offs)), offs) * normal)
+        pts_arr = np.asarray(pts, np.float32)
+        vx, vy, x0, y0 = cv2.fitLine(pts_arr, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        lines.append((np.array([x0, y0], float), np.array([vx, vy], float)))
     out = []
     for i in range(4):
         (p1, d1), (p2, d2) = lines[i - 1], lines[i]
@@ -230,8 +277,7 @@ def detect_card(rgb: np.ndarray) -> ReferenceScale:
             "no ID-1 card (85.60 x 53.98 mm) found; hold it flat, fully visible, against a "
             "contrasting background"
         )
-    _, quad, outline = cands[0]
-    quad = _refine_quad(quad, outline) / factor
+    quad = _refine_quad(gray, cands[0][1] / factor)
     sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
     w, h = CARD_MM
     if sides[0] + sides[2] < sides[1] + sides[3]:  # card stands upright (portrait)
