@@ -316,7 +316,11 @@ def conditional_prior(
     mean = sum(w * r[0] for w, r in zip(weights, results, strict=True))
     second = sum(w * (np.diag(r[1]) + r[0] ** 2) for w, r in zip(weights, results, strict=True))
     var = np.clip(second - mean**2, 0.0, None)
-    return {n: (float(mean[i]), float(math.sqrt(var[i]))) for i, n in enumerate(names)}
+    out = {n: (float(mean[i]), float(math.sqrt(var[i]))) for i, n in enumerate(names)}
+    for name, value in known.items():
+        if not isinstance(value, tuple):
+            out[name] = (float(value), 0.0)
+    return out
 
 
 def predict_baseline(
