@@ -15,6 +15,7 @@ from bodylens.errors import BodylensError
 COMMAND_MODULES = [
     "serve",
     "warmup",
+    "measure",
 ]
 
 

@@ -1,0 +1,346 @@
+"""`measure()`: photo -> fitted Anny body -> ISO 8559-1 body measurements in cm.
+
+The library entry point behind `bodylens measure` and the `/estimate` service. Inputs are
+validated before any model runs; problems with the photo itself (nobody, person cut off) raise
+`Unprocessable` naming what is wrong; softer issues become warnings on the result.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bodylens.body.measurements import BY_NAME, canonical_names, resolve_measures
+from bodylens.body.mesh import BodyMesh
+from bodylens.errors import InputError, Unprocessable
+
+log = logging.getLogger(__name__)
+
+SEXES = ("male", "female")
+HEIGHT_RANGE_CM = (50.0, 250.0)
+WEIGHT_RANGE_KG = (20.0, 300.0)
+# Relative error of a guessed stature (adult SD ~7 cm over ~170 cm).
+GUESSED_SCALE_SIGMA = 0.045
+
+
+@dataclass
+class MeasurementDetail:
+    name: str  # canonical name
+    requested: str  # the name as the caller spelled it
+    value_cm: float
+    uncertainty_cm: float  # one standard deviation
+    iso: str
+    kind: str
+    unit: str = "cm"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "requested": self.requested,
+            "value": self.value_cm,
+            "uncertainty": self.uncertainty_cm,
+            "unit": self.unit,
+            "kind": self.kind,
+            "iso": self.iso,
+        }
+
+
+@dataclass
+class MeasurementResult:
+    """Measurements of one person. ``values`` is keyed by the names as requested."""
+
+    values: dict[str, float]
+    details: list[MeasurementDetail]
+    warnings: list[str]
+    scale_source: str  # "height" | "guessed"
+    body: dict[str, Any]
+    mesh: BodyMesh | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self, include_mesh: bool | str = False) -> dict[str, Any]:
+        """JSON-ready detail view. ``include_mesh``: False, True/"glb" or "obj" (base64/text)."""
+        out: dict[str, Any] = {
+            "measurements": dict(self.values),
+            "units": "cm",
+            "details": [d.to_dict() for d in self.details],
+            "warnings": list(self.warnings),
+            "scale_source": self.scale_source,
+            "body": self.body,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+        if include_mesh and self.mesh is not None:
+            fmt = "obj" if include_mesh == "obj" else "glb"
+            if fmt == "glb":
+                data = base64.b64encode(self.mesh.to_glb()).decode()
+                out["mesh"] = {"format": "glb", "encoding": "base64", "data": data}
+            else:
+                out["mesh"] = {"format": "obj", "encoding": "utf-8", "data": self.mesh.to_obj()}
+        return out
+
+
+def _validate(
+    height_cm: float | None, weight_kg: float | None, sex: str | None
+) -> tuple[float | None, float | None, str | None]:
+    def number(value: Any, what: str, lo: float, hi: float) -> float | None:
+        if value is None:
+            return None
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{what} must be a number") from None
+        if not math.isfinite(x) or not lo <= x <= hi:
+            raise InputError(f"{what} must be between {lo:g} and {hi:g}, got {value}")
+        return x
+
+    h = number(height_cm, "height_cm", *HEIGHT_RANGE_CM)
+    w = number(weight_kg, "weight_kg", *WEIGHT_RANGE_KG)
+    s = None
+    if sex is not None:
+        s = str(sex).strip().lower()
+        s = {"m": "male", "f": "female", "man": "male", "woman": "female"}.get(s, s)
+        if s in ("", "none", "unknown"):
+            s = None
+        elif s not in SEXES:
+            raise InputError(f"sex must be 'male' or 'female', got {sex!r}")
+    return h, w, s
+
+
+def _check_visible(pose, mask: np.ndarray) -> None:
+    """Raise Unprocessable when the head or the feet are not in the photo."""
+    w, h = pose.image_size
+    missing: list[str] = []
+    head_pts = ["nose", "left_eye", "right_eye", "left_ear", "right_ear"]
+    if sum(pose.visible(p, 0.5) for p in head_pts) < 2:
+        missing.append("head")
+    feet = ["left_ankle", "right_ankle", "left_heel", "right_heel"]
+    if sum(pose.visible(p, 0.5) for p in feet) < 2:
+        missing.append("feet")
+    elif mask[-1].sum() > 0.02 * w:
+        # The person reaches the bottom edge: feet are very likely cut by the frame.
+        ankles_y = max(pose.point("left_ankle")[1], pose.point("right_ankle")[1])
+        if ankles_y > 0.97 * h:
+            missing.append("feet")
+    if "head" not in missing and mask[0].sum() > 0.02 * w:
+        top_y = min(pose.point(p)[1] for p in head_pts)
+        if top_y < 0.03 * h:
+            missing.append("head")
+    if missing:
+        raise Unprocessable(
+            f"the person is cut off: {' and '.join(missing)} not visible", missing=missing
+        )
+
+
+def _person_mask(pose) -> tuple[np.ndarray, list[str]]:
+    import cv2
+
+    from bodylens.body.fit import _mask_component
+
+    warnings: list[str] = []
+    if pose.mask is None:
+        raise Unprocessable("no person found in the photo")
+    full = pose.mask > 0.5
+    if full.sum() < 500:
+        raise Unprocessable("no person found in the photo")
+    main = _mask_component(full, pose.keypoints[pose.visibility > 0.5])
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(full.astype(np.uint8), connectivity=8)
+    main_area = int(main.sum())
+    others = [
+        i
+        for i in range(1, n)
+        if stats[i, cv2.CC_STAT_AREA] > 0.25 * main_area and not main[labels == i].any()
+    ]
+    if others:
+        warnings.append(
+            "several people in the photo: measured the most prominent one "
+            f"({len(others) + 1} people detected)"
+        )
+    # Close small holes so the outline is the person's, not the clothes' folds.
+    main = cv2.morphologyEx(main.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    return main.astype(bool), warnings
+
+
+def measure(
+    image,
+    *,
+    height_cm: float | None = None,
+    weight_kg: float | None = None,
+    sex: str | None = None,
+    side_image=None,
+    measures: list[str] | None = None,
+    with_mesh: bool = False,
+    progress: Callable[[float, str], None] | None = None,
+) -> MeasurementResult:
+    """Body measurements (cm) of the person in a front photo.
+
+    image / side_image: a path, encoded bytes or an RGB uint8 array. height_cm fixes the
+    metric scale (strongly recommended: without it the scale is a population guess).
+    measures: names to return (canonical, English or French aliases); None means all.
+    """
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def step(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)
+
+    # --- validate everything before doing any work
+    if measures is not None:
+        if isinstance(measures, str):
+            measures = [m for m in measures.split(",") if m.strip()]
+        requested = [str(m).strip() for m in measures]
+        if not requested:
+            raise InputError("measures is empty: ask for at least one measurement")
+        canonical = resolve_measures(requested)
+    else:
+        canonical = canonical_names()
+        requested = list(canonical)
+    height_cm, weight_kg, sex = _validate(height_cm, weight_kg, sex)
+
+    from bodylens.io.images import load_image
+
+    rgb = load_image(image)
+    warnings: list[str] = []
+    if side_image is not None:
+        load_image(side_image)  # validate it; depth from a side photo is not used yet
+        warnings.append("side photo accepted but not used yet: depth comes from the body prior")
+    timings["decode"] = time.perf_counter() - t_start
+
+    # --- person
+    step(0.05, "detecting the person")
+    from bodylens.detect.pose import detect_pose
+
+    t = time.perf_counter()
+    pose = detect_pose(rgb)
+    timings["pose"] = time.perf_counter() - t
+    if pose is None:
+        raise Unprocessable("no person found in the photo")
+    mask, mask_warnings = _person_mask(pose)
+    _check_visible(pose, mask)
+    warnings += mask_warnings
+    core = [11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
+    if float(np.mean(pose.visibility[core])) < 0.7:
+        warnings.append("low keypoint confidence: arms or legs are partly hidden")
+
+    # --- body
+    step(0.15, "loading the body model")
+    from bodylens.body.fit import DEFAULT_STATURE, fit_photo
+    from bodylens.body.model import get_body_model
+
+    t = time.perf_counter()
+    model = get_body_model()
+    timings["model"] = time.perf_counter() - t
+    if height_cm is not None:
+        stature_m, scale_source = height_cm / 100.0, "height"
+    else:
+        stature_m, scale_source = DEFAULT_STATURE[sex], "guessed"
+        warnings.append(
+            "no height given: the scale is guessed from an average "
+            f"{'adult' if sex is None else sex} stature ({stature_m * 100:.0f} cm); "
+            "lengths and girths may be off by ~5 %"
+        )
+    if weight_kg is not None:
+        warnings.append("weight_kg is recorded but not used by the fit yet")
+    step(0.2, "fitting the body")
+    fit = fit_photo(
+        model,
+        pose,
+        mask,
+        stature_m=stature_m,
+        sex=sex,
+        progress=lambda f, m: step(0.2 + 0.7 * f, m),
+    )
+    timings.update(fit.timings)
+
+    # --- measure on the neutral standing pose
+    step(0.92, "measuring")
+    from bodylens.body import measurements
+
+    t = time.perf_counter()
+    rest = model.rest_body(fit.phenotype, fit.local_changes)
+    raw_stature = float(rest.vertices[:, 2].max() - rest.vertices[:, 2].min())
+    scale = stature_m / raw_stature
+    rest.vertices = rest.vertices * scale
+    rest.bone_heads = rest.bone_heads * scale
+    cm = measurements.compute(model, rest, list(dict.fromkeys(canonical)))
+    timings["measure"] = time.perf_counter() - t
+
+    loose = _loose_clothing_ratio(model, fit, mask)
+    if loose > 0.15:
+        warnings.append(
+            "loose clothing suspected: the silhouette is much wider than the fitted body "
+            f"({loose:.0%} extra area); girths may be underestimated or overestimated"
+        )
+    if fit.keypoint_error > 0.04:
+        warnings.append("the body fit is poor (keypoints far from the fitted body)")
+
+    values: dict[str, float] = {}
+    details: list[MeasurementDetail] = []
+    for req, name in zip(requested, canonical, strict=True):
+        spec = BY_NAME[name]
+        value = round(cm[name], 1)
+        sigma = spec.sigma_cm
+        if scale_source == "guessed":
+            sigma = math.hypot(sigma, GUESSED_SCALE_SIGMA * value)
+        values[req] = value
+        details.append(MeasurementDetail(name, req, value, round(sigma, 1), spec.iso, spec.kind))
+    nonzero = {k: round(v, 3) for k, v in fit.local_changes.items() if abs(v) > 0.01}
+    body = {
+        "model": "anny",
+        "phenotype": {k: round(v, 3) for k, v in fit.phenotype.items()},
+        "local_changes": nonzero,
+        "stature_cm": round(stature_m * 100, 1),
+        "scale": round(scale, 4),
+        "camera": {
+            "focal_px": round(fit.focal, 1),
+            "principal_px": [round(fit.principal[0], 1), round(fit.principal[1], 1)],
+            "translation_m": [round(float(x) * scale, 3) for x in fit.translation],
+            "root_rotvec": [round(float(x), 4) for x in fit.root_rotvec],
+        },
+        "fit": {
+            "losses": {k: round(v, 5) for k, v in fit.losses.items()},
+            "keypoint_error": round(fit.keypoint_error, 4),
+            "loose_clothing_ratio": round(loose, 3),
+        },
+    }
+    mesh = None
+    if with_mesh:
+        mesh = BodyMesh(rest.vertices.astype(np.float32), model.faces.astype(np.int32))
+    timings["total"] = time.perf_counter() - t_start
+    step(1.0, "done")
+    log.info(
+        "measured %d values in %.2f s (fit %.2f s)",
+        len(values),
+        timings["total"],
+        timings.get("fit_optimise", 0.0),
+    )
+    return MeasurementResult(values, details, warnings, scale_source, body, mesh, timings)
+
+
+def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
+    """Extra silhouette area outside the fitted body, relative to the body's area."""
+    import cv2
+    import roma
+    import torch
+
+    from bodylens.body.fit import _BASE
+
+    verts = model.posed_full(fit.phenotype, fit.local_changes, fit.bone_rotvecs)
+    rot = (_BASE @ roma.rotvec_to_rotmat(torch.as_tensor(fit.root_rotvec)[None].float()))[0]
+    cam = verts @ rot.numpy().T.astype(np.float64) + fit.translation
+    uv = fit.focal * cam[:, :2] / cam[:, 2:3] + np.array(fit.principal)
+    h, w = mask.shape
+    s = 256.0 / max(h, w)
+    small = cv2.resize(mask.astype(np.uint8), (round(w * s), round(h * s)), cv2.INTER_NEAREST)
+    tris = np.round(uv[model.faces] * s).astype(np.int32)
+    body = np.zeros_like(small)
+    cv2.fillPoly(body, list(tris), 1)
+    body = cv2.dilate(body, np.ones((3, 3), np.uint8))
+    extra = float(np.logical_and(small > 0, body == 0).sum())
+    return extra / max(float(body.sum()), 1.0)

@@ -1,0 +1,391 @@
+"""Fit the Anny body to one front photo: 2D keypoints plus the person silhouette.
+
+Why this design: a photo shows widths but not depths, so the body's depth comes from Anny's
+phenotype space (gender, age, muscle, weight, height, proportions), while a few local controls
+(bust, waist, hips, ...) let the outline match. Everything is differentiable torch in float32
+on a ~2,600-vertex subsample, optimised with Adam for a few hundred steps:
+
+- camera: perspective pinhole with an assumed focal length (a 35 mm-equivalent lens) and a free
+  translation; the body's root rotation is free, so the camera orientation is implied;
+- pose: root rotation and the rotations of the spine, neck, clavicles, arms and legs;
+- keypoints: MediaPipe's landmarks against Anny's COCO regressor (robust loss, visibility
+  weighted; hips down-weighted because the two skeletons define hips differently);
+- silhouette: projected vertices must fall inside the person mask (distance transform of the
+  outside), and the mask outline must be covered by projected vertices (chamfer), which is
+  cheap compared to a differentiable rasteriser;
+- scale: the body's stature is pulled to the given height (metric scale), or to a sex-based
+  average when no height is given (the result then says the scale is guessed).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from bodylens.body.model import COCO_LABELS, FIT_BONES, FIT_LOCAL_CHANGES, AnnyBody
+from bodylens.detect.pose import LANDMARK_INDEX, PoseResult
+
+# Assumed focal length over the image's long side (about a 35 mm-equivalent lens).
+FOCAL_PER_LONG_SIDE = 1.0
+# Average adult statures (m) used when no height is given.
+DEFAULT_STATURE = {"male": 1.76, "female": 1.63, None: 1.70}
+
+# MediaPipe landmark -> Anny COCO keypoint, with a per-keypoint weight.
+_KP_PAIRS: list[tuple[str, str, float]] = [
+    ("nose", "nose", 0.3),
+    ("left_eye", "left_eye", 0.3),
+    ("right_eye", "right_eye", 0.3),
+    ("left_ear", "left_ear", 0.3),
+    ("right_ear", "right_ear", 0.3),
+    ("left_shoulder", "left_shoulder", 1.0),
+    ("right_shoulder", "right_shoulder", 1.0),
+    ("left_elbow", "left_elbow", 1.0),
+    ("right_elbow", "right_elbow", 1.0),
+    ("left_wrist", "left_wrist", 1.0),
+    ("right_wrist", "right_wrist", 1.0),
+    ("left_hip", "left_hip", 0.5),
+    ("right_hip", "right_hip", 0.5),
+    ("left_knee", "left_knee", 1.0),
+    ("right_knee", "right_knee", 1.0),
+    ("left_ankle", "left_ankle", 1.0),
+    ("right_ankle", "right_ankle", 1.0),
+    ("left_heel", "left_heel", 0.7),
+    ("right_heel", "right_heel", 0.7),
+]
+_MP_IDX = np.array([LANDMARK_INDEX[a] for a, _, _ in _KP_PAIRS])
+_ANNY_IDX = np.array([COCO_LABELS.index(b) for _, b, _ in _KP_PAIRS])
+_KP_W = np.array([w for _, _, w in _KP_PAIRS], dtype=np.float32)
+
+_PHENO_RANGE = {  # fit ranges (adults)
+    "gender": (0.0, 1.0),
+    "age": (0.70, 0.95),
+    "muscle": (0.0, 1.0),
+    "weight": (0.0, 1.0),
+    "height": (0.0, 1.0),
+    "proportions": (0.0, 1.0),
+}
+
+
+@dataclass
+class FitResult:
+    """A fitted body: shape, pose and camera, plus fit diagnostics."""
+
+    phenotype: dict[str, float]
+    local_changes: dict[str, float]
+    bone_rotvecs: np.ndarray  # (len(FIT_BONES), 3)
+    root_rotvec: np.ndarray  # (3,)
+    translation: np.ndarray  # (3,) camera frame, metres (up to the scale ambiguity)
+    focal: float  # pixels
+    principal: tuple[float, float]  # pixels
+    target_stature_m: float
+    losses: dict[str, float]
+    keypoint_error: float  # median keypoint distance / person height in the image
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _mask_component(mask: np.ndarray, kp: np.ndarray) -> np.ndarray:
+    """The person-mask component that contains most of the person's keypoints."""
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return mask
+    h, w = mask.shape
+    xs = np.clip(kp[:, 0].round().astype(int), 0, w - 1)
+    ys = np.clip(kp[:, 1].round().astype(int), 0, h - 1)
+    votes = np.bincount(labels[ys, xs], minlength=n)
+    votes[0] = 0
+    best = (
+        int(np.argmax(votes))
+        if votes.max() > 0
+        else 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
+    )
+    return labels == best
+
+
+class _Observations:
+    """Keypoints, mask distance transform and outline in normalised image coordinates.
+
+    Normalised coordinates: pixels minus the image centre, divided by the long side, so the
+    losses do not depend on the photo's resolution.
+    """
+
+    def __init__(self, pose: PoseResult, mask: np.ndarray, work_px: int = 320) -> None:
+        w, h = pose.image_size
+        self.size = (w, h)
+        self.long = float(max(w, h))
+        self.centre = np.array([w / 2.0, h / 2.0], dtype=np.float32)
+        kp = pose.keypoints[_MP_IDX]
+        vis = pose.visibility[_MP_IDX]
+        self.kp = torch.as_tensor((kp - self.centre) / self.long, dtype=torch.float32)
+        self.kp_w = torch.as_tensor(_KP_W * np.clip(vis, 0.0, 1.0), dtype=torch.float32)
+        ys, xs = np.nonzero(mask)
+        self.person_h = float(ys.max() - ys.min() + 1) / self.long
+        self.bbox = (xs.min(), ys.min(), xs.max(), ys.max())
+        # Distance transform of the outside at a working resolution.
+        scale = work_px / max(w, h)
+        sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
+        small = cv2.resize(mask.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
+        outside = cv2.distanceTransform((1 - small).astype(np.uint8), cv2.DIST_L2, 3)
+        self.dt = torch.as_tensor(outside / (work_px * 1.0), dtype=torch.float32)[None, None]
+        self.dt_size = (sw, sh)
+        contours, _ = cv2.findContours(small, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        outline = max(contours, key=len)[:, 0, :].astype(np.float32)
+        step = max(1, len(outline) // 250)
+        outline = outline[::step] / scale
+        self.outline = torch.as_tensor((outline - self.centre) / self.long, dtype=torch.float32)
+        self.mask_area = float(mask.sum()) / self.long**2
+
+    def sample_dt(self, uv: torch.Tensor) -> torch.Tensor:
+        """Outside-distance at normalised points (B, N, 2), zero inside the mask."""
+        w, h = self.size
+        gx = (uv[..., 0] * self.long + w / 2.0) / w * 2.0 - 1.0
+        gy = (uv[..., 1] * self.long + h / 2.0) / h * 2.0 - 1.0
+        grid = torch.stack([gx, gy], dim=-1)[:, None]
+        val = torch.nn.functional.grid_sample(
+            self.dt.expand(uv.shape[0], -1, -1, -1),
+            grid,
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=False,
+        )[:, 0, 0]
+        # Outside the image the border value underestimates: add the distance to the image.
+        over = torch.relu(gx.abs() - 1.0) * w / self.long / 2 + torch.relu(gy.abs() - 1.0) * (
+            h / self.long / 2
+        )
+        return val + over
+
+
+def _robust(x: torch.Tensor, c: float) -> torch.Tensor:
+    """Geman-McClure-like robust penalty of distances x with scale c."""
+    x2 = (x / c) ** 2
+    return x2 / (1.0 + x2)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-3), 1 - 1e-3)
+    return math.log(p / (1 - p))
+
+
+class _Params(torch.nn.Module):
+    def __init__(self, n_local: int, n_bones: int, pheno0: dict[str, float]) -> None:
+        super().__init__()
+        self.pheno_raw = torch.nn.Parameter(
+            torch.tensor(
+                [_logit((pheno0[k] - lo) / (hi - lo)) for k, (lo, hi) in _PHENO_RANGE.items()],
+                dtype=torch.float32,
+            )[None]
+        )
+        self.local_raw = torch.nn.Parameter(torch.zeros(1, n_local))
+        self.bones = torch.nn.Parameter(torch.zeros(1, n_bones, 3))
+        self.root = torch.nn.Parameter(torch.zeros(1, 3))
+        self.transl = torch.nn.Parameter(torch.zeros(1, 3))
+        lo = torch.tensor([r[0] for r in _PHENO_RANGE.values()])
+        hi = torch.tensor([r[1] for r in _PHENO_RANGE.values()])
+        self.register_buffer("lo", lo[None])
+        self.register_buffer("hi", hi[None])
+
+    def phenotype(self) -> torch.Tensor:
+        return self.lo + (self.hi - self.lo) * torch.sigmoid(self.pheno_raw)
+
+    def local(self) -> torch.Tensor:
+        return torch.tanh(self.local_raw)
+
+
+# Base camera orientation: world (X right of the image, Z up, body facing -Y) to camera
+# (x right, y down, z forward): x_c = x, y_c = -z, z_c = y.
+_BASE = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+def _project(
+    points: torch.Tensor, root: torch.Tensor, transl: torch.Tensor, focal_n: float
+) -> torch.Tensor:
+    """Normalised image coordinates (B, N, 2) of body-frame points (B, N, 3)."""
+    import roma
+
+    rot = _BASE @ roma.rotvec_to_rotmat(root)  # (B, 3, 3)
+    cam = points @ rot.transpose(1, 2) + transl[:, None]
+    z = cam[..., 2:3].clamp(min=0.1)
+    return focal_n * cam[..., :2] / z
+
+
+def fit_photo(
+    model: AnnyBody,
+    pose: PoseResult,
+    mask: np.ndarray,
+    *,
+    stature_m: float,
+    sex: str | None = None,
+    iterations: tuple[int, int] = (50, 150),
+    progress=None,
+) -> FitResult:
+    """Fit Anny to one front photo's keypoints and binary person ``mask``."""
+
+    threads = torch.get_num_threads()
+    # Small tensors: intra-op threads only add overhead (and thrash a shared CPU).
+    torch.set_num_threads(1)
+    try:
+        return _fit(model, pose, mask, stature_m, sex, iterations, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(model, pose, mask, stature_m, sex, iterations, progress) -> FitResult:
+    t0 = time.perf_counter()
+    obs = _Observations(pose, mask)
+    focal_n = FOCAL_PER_LONG_SIDE
+    gender0 = {"male": 0.05, "female": 0.95}.get(sex or "", 0.5)
+    pheno0 = {
+        "gender": gender0,
+        "age": 0.8,
+        "muscle": 0.5,
+        "weight": 0.5,
+        "height": 0.5,
+        "proportions": 0.5,
+    }
+    params = _Params(len(FIT_LOCAL_CHANGES), len(FIT_BONES), pheno0)
+    pheno_prior = params.phenotype().detach().clone()
+
+    def model_eval(
+        p: _Params, coeffs: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if coeffs is None:
+            coeffs = model.coefficients(p.phenotype(), p.local())
+        return model.posed_fit(coeffs, model.deltas(p.bones))
+
+    # --- initialisation: depth from the person's height in the image, centre from the mask.
+    with torch.no_grad():
+        verts, kps, _ = model_eval(params)
+        v_np = verts[0].numpy()
+        body_h = float(v_np[:, 2].max() - v_np[:, 2].min())
+        scale = stature_m / body_h  # the model is scaled to the target stature at the end
+        tz = focal_n * body_h / max(obs.person_h, 1e-3)
+        x0, y0, x1, y1 = obs.bbox
+        cx = ((x0 + x1) / 2.0 - obs.centre[0]) / obs.long
+        cy = ((y0 + y1) / 2.0 - obs.centre[1]) / obs.long
+        zmid = float((v_np[:, 2].max() + v_np[:, 2].min()) / 2.0)
+        params.transl.copy_(torch.tensor([[cx * tz / focal_n, cy * tz / focal_n + zmid, tz]]))
+        _init_limbs(model, params, obs, focal_n, model_eval)
+    del scale
+    t_init = time.perf_counter()
+
+    vis_w = obs.kp_w
+    h_n = obs.person_h
+    stature_t = torch.tensor(stature_m, dtype=torch.float32)
+
+    stature_vertices = [model.fit_top, *model.fit_soles]
+    # The outline term only needs a sparser cover of the body than the other terms.
+    outline_vertices = torch.arange(0, len(model.fit_index), 2)
+
+    def losses(p: _Params, shape: bool) -> dict[str, torch.Tensor]:
+        fixed = None
+        if not shape:
+            with torch.no_grad():
+                fixed = model.coefficients(p.phenotype(), p.local())
+        verts, kps, rest = model_eval(p, fixed)
+        uv_kp = _project(kps[:, _ANNY_IDX], p.root, p.transl, focal_n)
+        d = torch.linalg.norm(uv_kp - obs.kp[None], dim=-1) / h_n
+        out = {"keypoints": (vis_w * _robust(d, 0.05)).sum() / vis_w.sum().clamp(min=1e-6)}
+        uv = _project(verts, p.root, p.transl, focal_n)
+        out["inside"] = (obs.sample_dt(uv) / h_n).square().mean() * 40.0
+        dmin = torch.cdist(obs.outline[None], uv[:, outline_vertices]).amin(dim=-1) / h_n
+        out["outline"] = _robust(dmin, 0.03).mean() * 2.0
+        out["pose_prior"] = 0.02 * p.bones.square().sum() + 0.05 * p.root[:, [0, 2]].square().sum()
+        if shape:
+            ends = rest[0, stature_vertices, 2]
+            stature = ends[0] - torch.minimum(ends[1], ends[2])
+            out["stature"] = 50.0 * ((stature - stature_t) / stature_t).square()
+            out["shape_prior"] = (
+                0.01 * p.local().square().sum()
+                + 0.02 * ((p.phenotype() - pheno_prior)[:, [0, 1]]).square().sum()
+            )
+        return out
+
+    history: dict[str, float] = {}
+    stages = [
+        (iterations[0], False, 0.03, ["bones", "root", "transl"]),
+        (iterations[1], True, 0.03, ["bones", "root", "transl", "pheno_raw", "local_raw"]),
+    ]
+    total = sum(s[0] for s in stages)
+    done = 0
+    for n_iter, shape, lr, names in stages:
+        groups = []
+        for name in names:
+            rate = lr * (2.0 if name in ("pheno_raw", "local_raw") else 1.0)
+            if name == "transl":
+                rate = lr * 0.5
+            groups.append({"params": [getattr(params, name)], "lr": rate})
+        opt = torch.optim.Adam(groups)
+        for it in range(n_iter):
+            opt.zero_grad(set_to_none=True)
+            terms = losses(params, shape)
+            history = {k: float(v.detach()) for k, v in terms.items()}
+            loss = sum(terms.values())
+            loss.backward()
+            opt.step()
+            done += 1
+            if progress is not None and it % 25 == 0:
+                progress(done / total, "fitting the body")
+    t_fit = time.perf_counter()
+
+    with torch.no_grad():
+        _, kps, _ = model_eval(params)
+        uv_kp = _project(kps[:, _ANNY_IDX], params.root, params.transl, focal_n)
+        d = torch.linalg.norm(uv_kp - obs.kp[None], dim=-1)[0] / h_n
+        good = obs.kp_w > 0.3
+        kp_err = float(d[good].median()) if bool(good.any()) else float("nan")
+    ph = params.phenotype()[0].detach().numpy()
+    loc = params.local()[0].detach().numpy()
+    return FitResult(
+        phenotype={k: float(v) for k, v in zip(_PHENO_RANGE, ph, strict=True)},
+        local_changes={k: float(v) for k, v in zip(FIT_LOCAL_CHANGES, loc, strict=True)},
+        bone_rotvecs=params.bones[0].detach().numpy().copy(),
+        root_rotvec=params.root[0].detach().numpy().copy(),
+        translation=params.transl[0].detach().numpy().copy(),
+        focal=focal_n * obs.long,
+        principal=(float(obs.centre[0]), float(obs.centre[1])),
+        target_stature_m=stature_m,
+        losses=history,
+        keypoint_error=kp_err,
+        timings={"fit_init": t_init - t0, "fit_optimise": t_fit - t_init},
+    )
+
+
+def _image_angle(a: np.ndarray, b: np.ndarray) -> float:
+    d = b - a
+    return math.atan2(float(d[1]), float(d[0]))
+
+
+def _init_limbs(model, params, obs, focal_n, model_eval) -> None:
+    """Rotate upper and lower limbs about the viewing axis so their 2D directions match the
+    detected keypoints: a good start makes a short optimisation enough."""
+    import roma  # noqa: F401
+
+    kp_obs = obs.kp.numpy()
+    w = obs.kp_w.numpy()
+    names = [a for a, _, _ in _KP_PAIRS]
+    chains = [
+        ("upperarm01.L", "left_shoulder", "left_elbow"),
+        ("upperarm01.R", "right_shoulder", "right_elbow"),
+        ("upperleg01.L", "left_hip", "left_knee"),
+        ("upperleg01.R", "right_hip", "right_knee"),
+        ("lowerarm01.L", "left_elbow", "left_wrist"),
+        ("lowerarm01.R", "right_elbow", "right_wrist"),
+        ("lowerleg01.L", "left_knee", "left_ankle"),
+        ("lowerleg01.R", "right_knee", "right_ankle"),
+    ]
+    for first in (chains[:4], chains[4:]):
+        _, kps, _ = model_eval(params)
+        uv = _project(kps[:, _ANNY_IDX], params.root, params.transl, focal_n)[0].numpy()
+        for bone, a, b in first:
+            ia, ib = names.index(a), names.index(b)
+            if min(w[ia], w[ib]) < 0.3:
+                continue
+            delta = _image_angle(kp_obs[ia], kp_obs[ib]) - _image_angle(uv[ia], uv[ib])
+            delta = (delta + math.pi) % (2 * math.pi) - math.pi
+            j = FIT_BONES.index(bone)
+            # Image angle grows with a rotation about world +Y (the viewing axis).
+            params.bones[0, j, 1] += delta

@@ -1,0 +1,418 @@
+"""The measurement table: every body measurement defined once.
+
+Each entry has its canonical ISO 8559-1 style English name, the aliases a client may send
+(English variants and the French names a French shop uses), the ISO 8559-1:2017 term it
+follows, how it is taken on the fitted Anny mesh, and how a person would take it on themselves.
+All are taken on the body in Anny's neutral standing rest pose (Z up, metres, facing -Y).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bodylens.body.geometry import girth
+from bodylens.errors import InputError
+
+if TYPE_CHECKING:
+    from bodylens.body.model import AnnyBody, RestBody
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    iso: str  # the ISO 8559-1:2017 term this follows
+    kind: str  # "girth" | "length" | "height" | "width"
+    method: str  # how it is taken on the mesh
+    description: str  # how a person takes it on themselves
+    aliases: tuple[str, ...] = ()
+    sigma_cm: float = 2.0  # typical error with height given (from benchmarks/measure_synthetic)
+    compute: Callable[[_Ctx], float] = field(default=lambda ctx: 0.0, repr=False, compare=False)
+
+
+def normalize_name(name: str) -> str:
+    """Case, accent, space and hyphen-insensitive key: 'Tour de Hanches' -> 'tour_de_hanches'."""
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    text = text.strip().lower()
+    for ch in " -./'":
+        text = text.replace(ch, "_")
+    while "__" in text:
+        text = text.replace("__", "_")
+    return text.strip("_")
+
+
+class _Ctx:
+    """Per-body cache of levels and landmarks shared by several measurements."""
+
+    def __init__(self, model: AnnyBody, rest: RestBody) -> None:
+        self.model = model
+        self.v = rest.vertices
+        self.heads = rest.bone_heads
+        self.floor = float(self.v[:, 2].min())
+        self.stature = float(self.v[:, 2].max() - self.floor)
+        part = model.part
+        faces = model.faces
+        fpart = part[faces]
+        self.faces_no_arms = faces[np.all((fpart != 1) & (fpart != 2), axis=1)]
+        self.faces_right_arm = faces[np.all(fpart == 2, axis=1)]
+        self._cache: dict[str, float] = {}
+
+    def bone(self, label: str) -> np.ndarray:
+        return self.heads[self.model.bone_labels.index(label)]
+
+    def vertex(self, landmark: str) -> np.ndarray:
+        return self.v[self.model.landmarks[landmark]]
+
+    def hgirth(self, z: float, faces: np.ndarray, point_xy: np.ndarray | None = None) -> float:
+        """Horizontal girth at height z; with point_xy, the loop nearest that point only."""
+        up = np.array([0.0, 0.0, 1.0])
+        if point_xy is None:
+            return girth(self.v, faces, np.array([0.0, 0.0, z]), up, nearest_loop=False)
+        p = np.array([point_xy[0], point_xy[1], z])
+        return girth(self.v, faces, p, up, nearest_loop=True)
+
+    def memo(self, key: str, fn: Callable[[], float]) -> float:
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    # --- levels -------------------------------------------------------------------------
+    def crotch_z(self) -> float:
+        def f() -> float:
+            v = self.v
+            pelvis = self.bone("root")[2]
+            mid = (np.abs(v[:, 0]) < 0.012) & (v[:, 2] < pelvis) & (self.model.part == 0)
+            return float(v[mid, 2].min())
+
+        return self.memo("crotch_z", f)
+
+    def shoulder_z(self) -> float:
+        return float(self.bone("upperarm01.R")[2])
+
+    def bust_z(self) -> float:
+        def f() -> float:
+            v, h = self.v, self.stature
+            zs = self.shoulder_z()
+            band = (self.model.part == 0) & (v[:, 2] > zs - 0.11 * h) & (v[:, 2] < zs - 0.04 * h)
+            band &= np.abs(v[:, 0]) < 0.2
+            i = np.flatnonzero(band)
+            return float(v[i[np.argmin(v[i, 1])], 2])
+
+        return self.memo("bust_z", f)
+
+    def front_depth(self, z: float) -> float:
+        """Most anterior (min y) torso point near height z."""
+        v = self.v
+        sel = (self.model.part == 0) & (np.abs(v[:, 2] - z) < 0.006) & (np.abs(v[:, 0]) < 0.2)
+        return float(v[sel, 1].min()) if sel.any() else 0.0
+
+    def waist_z(self) -> float:
+        def f() -> float:
+            lo = self.crotch_z() + 0.40 * (self.bust_z() - self.crotch_z())
+            hi = self.bust_z() - 0.06 * self.stature
+            zs = np.linspace(lo, hi, 9)
+            g = [self.hgirth(z, self.faces_no_arms) for z in zs]
+            return float(zs[int(np.argmin(g))])
+
+        return self.memo("waist_z", f)
+
+    def ankle_z(self) -> float:
+        return float(self.bone("foot.R")[2])
+
+    def knee_z(self) -> float:
+        return float(self.bone("lowerleg01.R")[2])
+
+    def leg_axis(self, z: float) -> np.ndarray:
+        """(x, y) of the right leg's bone axis at height z."""
+        chain = [self.bone("upperleg01.R"), self.bone("lowerleg01.R"), self.bone("foot.R")]
+        for a, b in zip(chain[:-1], chain[1:], strict=True):
+            if min(a[2], b[2]) <= z <= max(a[2], b[2]):
+                t = (z - a[2]) / (b[2] - a[2])
+                return (a + t * (b - a))[:2]
+        return chain[0][:2] if z > chain[0][2] else chain[-1][:2]
+
+
+# ------------------------------------------------------------------------------ measures
+def _height(c: _Ctx) -> float:
+    return c.stature
+
+
+def _chest(c: _Ctx) -> float:
+    zb = c.bust_z()
+    return max(c.hgirth(zb + dz, c.faces_no_arms) for dz in (-0.015, -0.0075, 0.0, 0.0075))
+
+
+def _underbust(c: _Ctx) -> float:
+    zb = c.bust_z()
+    zs = np.linspace(zb - 0.07 * c.stature, zb - 0.025 * c.stature, 7)
+    # The inframammary fold: the level where the front of the torso is most set back.
+    z = zs[int(np.argmax([c.front_depth(z) for z in zs]))]
+    return c.hgirth(float(z), c.faces_no_arms)
+
+
+def _waist(c: _Ctx) -> float:
+    return c.hgirth(c.waist_z(), c.faces_no_arms)
+
+
+def _hip(c: _Ctx) -> float:
+    zc = c.crotch_z()
+    top = min(zc + 0.13 * c.stature, c.waist_z() - 0.05)
+    zs = np.linspace(zc + 0.01 * c.stature, top, 9)
+    return max(c.hgirth(float(z), c.faces_no_arms) for z in zs)
+
+
+def _neck(c: _Ctx) -> float:
+    a, b = c.bone("neck01"), c.bone("head")
+    p = a + 0.55 * (b - a)
+    return girth(c.v, c.faces_no_arms, p, b - a, nearest_loop=True)
+
+
+def _head(c: _Ctx) -> float:
+    kp = c.model.keypoints_full(c.v)
+    eye_z = float(kp[1:3, 2].mean())
+    center = c.bone("head")[:2]
+    return max(c.hgirth(eye_z + dz, c.faces_no_arms, center) for dz in (0.015, 0.025, 0.035))
+
+
+def _shoulder_width(c: _Ctx) -> float:
+    return float(np.linalg.norm(c.vertex("acromion.L") - c.vertex("acromion.R")))
+
+
+def _arm_length(c: _Ctx) -> float:
+    pts = [c.vertex("acromion.R"), c.bone("lowerarm01.R"), c.bone("wrist.R")]
+    return float(sum(np.linalg.norm(b - a) for a, b in zip(pts[:-1], pts[1:], strict=True)))
+
+
+def _upper_arm(c: _Ctx) -> float:
+    a, b = c.bone("upperarm01.R"), c.bone("lowerarm01.R")
+    return max(
+        girth(c.v, c.faces_right_arm, a + t * (b - a), b - a, nearest_loop=True)
+        for t in (0.4, 0.5, 0.6)
+    )
+
+
+def _wrist(c: _Ctx) -> float:
+    a, b = c.bone("lowerarm01.R"), c.bone("wrist.R")
+    return girth(c.v, c.faces_right_arm, a + 0.97 * (b - a), b - a, nearest_loop=True)
+
+
+def _inside_leg(c: _Ctx) -> float:
+    return c.crotch_z() - c.floor
+
+
+def _waist_height(c: _Ctx) -> float:
+    return c.waist_z() - c.floor
+
+
+def _thigh(c: _Ctx) -> float:
+    z = c.crotch_z() - 0.02
+    return c.hgirth(z, c.faces_no_arms, c.leg_axis(z))
+
+
+def _mid_thigh(c: _Ctx) -> float:
+    z = 0.5 * (c.crotch_z() + c.knee_z())
+    return c.hgirth(z, c.faces_no_arms, c.leg_axis(z))
+
+
+def _knee(c: _Ctx) -> float:
+    z = c.knee_z()
+    return c.hgirth(z, c.faces_no_arms, c.leg_axis(z))
+
+
+def _calf(c: _Ctx) -> float:
+    zk, za = c.knee_z(), c.ankle_z()
+    zs = np.linspace(zk - 0.2 * (zk - za), zk - 0.5 * (zk - za), 7)
+    return max(c.hgirth(float(z), c.faces_no_arms, c.leg_axis(float(z))) for z in zs)
+
+
+def _ankle(c: _Ctx) -> float:
+    za = c.ankle_z()
+    zs = np.linspace(za + 0.04, za + 0.12, 5)
+    return min(c.hgirth(float(z), c.faces_no_arms, c.leg_axis(float(z))) for z in zs)
+
+
+_ISO = "ISO 8559-1:2017"
+
+TABLE: list[Measurement] = [
+    Measurement(
+        "height", f"{_ISO} body height (stature)", "height",
+        "vertical distance from the floor (lowest sole point) to the top of the head",
+        "Stand barefoot against a wall, heels together; mark the top of the head with a flat "
+        "object and measure from the floor to the mark.",
+        ("stature", "body_height", "hauteur", "stature_totale", "taille_totale"), 0.5, _height,
+    ),
+    Measurement(
+        "head_girth", f"{_ISO} head girth", "girth",
+        "horizontal convex-hull girth of the head just above the eyes (max of 3 levels)",
+        "Pass the tape around the head above the eyebrows and ears, over the back of the head.",
+        ("head", "head_circumference", "tour_tete", "tour_de_tete"), 1.5, _head,
+    ),
+    Measurement(
+        "neck_girth", f"{_ISO} neck girth", "girth",
+        "convex-hull girth of the neck loop in the plane perpendicular to the neck axis, "
+        "half-way up the neck",
+        "Measure around the neck just below the Adam's apple, tape perpendicular to the neck.",
+        ("neck", "neck_circumference", "collar", "tour_cou", "tour_de_cou", "encolure"),
+        1.5, _neck,
+    ),
+    Measurement(
+        "chest_girth", f"{_ISO} chest girth / bust girth", "girth",
+        "maximum horizontal convex-hull girth of the trunk (arms excluded) around the most "
+        "prominent point of the chest",
+        "Arms relaxed, measure horizontally around the fullest part of the chest or bust, "
+        "under the armpits and over the shoulder blades, breathing normally.",
+        ("chest", "bust", "bust_girth", "chest_circumference", "bust_circumference",
+         "poitrine", "tour_poitrine", "tour_de_poitrine"), 2.5, _chest,
+    ),
+    Measurement(
+        "underbust_girth", f"{_ISO} underbust girth", "girth",
+        "horizontal convex-hull girth of the trunk at the level below the chest where the "
+        "front of the torso is most set back (inframammary fold)",
+        "Measure horizontally around the rib cage directly below the breasts.",
+        ("underbust", "under_bust", "underbust_circumference", "sous_poitrine",
+         "tour_sous_poitrine", "tour_de_sous_poitrine"), 2.5, _underbust,
+    ),
+    Measurement(
+        "waist_girth", f"{_ISO} waist girth", "girth",
+        "minimum horizontal convex-hull girth of the trunk between the hips and the chest "
+        "(natural waist)",
+        "Measure horizontally around the narrowest part of the torso, between the lowest rib "
+        "and the top of the hip bone, without pulling the tape tight.",
+        ("waist", "waist_circumference", "taille", "tour_taille", "tour_de_taille"),
+        2.5, _waist,
+    ),
+    Measurement(
+        "hip_girth", f"{_ISO} hip girth", "girth",
+        "maximum horizontal convex-hull girth of the trunk and legs (hands excluded) between "
+        "the crotch and the waist",
+        "Feet together, measure horizontally around the fullest part of the buttocks.",
+        ("hip", "hips", "hip_circumference", "hanche", "hanches", "tour_hanche",
+         "tour_hanches", "tour_de_hanches", "tour_bassin", "bassin"), 2.5, _hip,
+    ),
+    Measurement(
+        "shoulder_width", f"{_ISO} shoulder width (biacromial)", "width",
+        "straight distance between the left and right acromion points (top outer edge of "
+        "each shoulder)",
+        "Measure straight across the back between the two bony points at the outer edge of "
+        "the shoulders.",
+        ("shoulders", "shoulder_breadth", "biacromial_breadth", "largeur_epaules",
+         "largeur_d_epaules", "largeur_des_epaules", "epaules"), 2.0, _shoulder_width,
+    ),
+    Measurement(
+        "arm_length", f"{_ISO} arm length", "length",
+        "acromion to elbow joint to wrist joint, along the (slightly bent) rest-pose arm",
+        "Arm hanging, slightly bent: from the outer shoulder point over the elbow to the "
+        "wrist bone.",
+        ("arm", "sleeve", "sleeve_length", "longueur_bras", "longueur_de_bras",
+         "longueur_manche", "longueur_de_manche"), 2.0, _arm_length,
+    ),
+    Measurement(
+        "upper_arm_girth", f"{_ISO} upper arm girth", "girth",
+        "maximum convex-hull girth of the right upper arm perpendicular to its axis, at "
+        "40-60 % of the shoulder-elbow distance",
+        "Arm relaxed, measure around the fullest part of the upper arm, midway between "
+        "shoulder and elbow.",
+        ("upper_arm", "upperarm_girth", "biceps", "bicep", "arm_girth", "tour_bras",
+         "tour_de_bras"), 1.5, _upper_arm,
+    ),
+    Measurement(
+        "wrist_girth", f"{_ISO} wrist girth", "girth",
+        "convex-hull girth of the right forearm perpendicular to its axis just above the "
+        "wrist joint",
+        "Measure around the wrist over the wrist bone.",
+        ("wrist", "wrist_circumference", "poignet", "tour_poignet", "tour_de_poignet"),
+        0.8, _wrist,
+    ),
+    Measurement(
+        "inside_leg", f"{_ISO} inside leg length (crotch height)", "height",
+        "vertical distance from the floor to the crotch (lowest point of the trunk midline)",
+        "Barefoot, feet slightly apart: from the crotch straight down to the floor.",
+        ("inseam", "inside_leg_length", "crotch_height", "entrejambe", "entre_jambe",
+         "hauteur_entrejambe", "longueur_entrejambe"), 2.0, _inside_leg,
+    ),
+    Measurement(
+        "waist_height", f"{_ISO} waist height", "height",
+        "vertical distance from the floor to the waist level used for waist_girth",
+        "From the natural waist at the side of the body straight down to the floor.",
+        ("hauteur_taille", "hauteur_de_taille"), 2.0, _waist_height,
+    ),
+    Measurement(
+        "thigh_girth", f"{_ISO} thigh girth", "girth",
+        "horizontal convex-hull girth of the right thigh loop 2 cm below the crotch",
+        "Standing, measure horizontally around the fullest part of the thigh, just below "
+        "the buttock fold.",
+        ("thigh", "thigh_circumference", "cuisse", "tour_cuisse", "tour_de_cuisse"),
+        2.0, _thigh,
+    ),
+    Measurement(
+        "mid_thigh_girth", f"{_ISO} mid-thigh girth", "girth",
+        "horizontal convex-hull girth of the right thigh half-way between crotch and knee",
+        "Measure horizontally around the thigh halfway between the crotch and the knee.",
+        ("mid_thigh", "tour_mi_cuisse", "tour_de_mi_cuisse"), 2.0, _mid_thigh,
+    ),
+    Measurement(
+        "knee_girth", f"{_ISO} knee girth", "girth",
+        "horizontal convex-hull girth of the right leg at the knee joint",
+        "Standing, measure around the knee over the kneecap.",
+        ("knee", "genou", "tour_genou", "tour_de_genou"), 1.5, _knee,
+    ),
+    Measurement(
+        "calf_girth", f"{_ISO} calf girth", "girth",
+        "maximum horizontal convex-hull girth of the right lower leg, 20-50 % of the way "
+        "from knee to ankle",
+        "Standing, measure horizontally around the fullest part of the calf.",
+        ("calf", "mollet", "tour_mollet", "tour_de_mollet"), 1.5, _calf,
+    ),
+    Measurement(
+        "ankle_girth", f"{_ISO} ankle girth (minimum leg girth)", "girth",
+        "minimum horizontal convex-hull girth of the right leg 4-12 cm above the ankle joint",
+        "Measure around the narrowest part of the leg just above the ankle bones.",
+        ("ankle", "cheville", "tour_cheville", "tour_de_cheville"), 1.0, _ankle,
+    ),
+]  # fmt: skip
+
+BY_NAME: dict[str, Measurement] = {m.name: m for m in TABLE}
+_LOOKUP: dict[str, str] = {}
+for _m in TABLE:
+    for _alias in (_m.name, *_m.aliases):
+        _key = normalize_name(_alias)
+        if _key in _LOOKUP and _LOOKUP[_key] != _m.name:
+            raise RuntimeError(f"alias {_alias!r} is used twice")
+        _LOOKUP[_key] = _m.name
+
+
+def accepted_names() -> list[str]:
+    """Every name a client may send (canonical names and aliases), sorted."""
+    return sorted({normalize_name(a) for m in TABLE for a in (m.name, *m.aliases)})
+
+
+def canonical_names() -> list[str]:
+    return [m.name for m in TABLE]
+
+
+def resolve_measures(names: list[str]) -> list[str]:
+    """Canonical names for requested names (case/space/hyphen/accent-insensitive).
+
+    Raises InputError listing every accepted name when some are unknown."""
+    out: list[str] = []
+    unknown: list[str] = []
+    for name in names:
+        key = normalize_name(name) if isinstance(name, str) else ""
+        if key in _LOOKUP:
+            out.append(_LOOKUP[key])
+        else:
+            unknown.append(str(name))
+    if unknown:
+        raise InputError(f"unknown measure(s): {', '.join(unknown)}", accepted=accepted_names())
+    return out
+
+
+def compute(model: AnnyBody, rest: RestBody, names: list[str] | None = None) -> dict[str, float]:
+    """Canonical measurements in centimetres of a rest-pose body (unrounded)."""
+    ctx = _Ctx(model, rest)
+    names = names or canonical_names()
+    return {n: 100.0 * float(BY_NAME[n].compute(ctx)) for n in dict.fromkeys(names)}

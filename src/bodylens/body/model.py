@@ -1,0 +1,343 @@
+"""The Anny body model, wrapped for fast fitting and for measuring.
+
+Anny's own forward pass evaluates 644 blendshapes on 13,718 vertices in float64; a photo fit
+needs a few hundred gradient steps, so we precompute once a float32 *reduced* model: a voxel
+subsample of the surface (plus the keypoint-regressor support), the phenotype basis and only
+the local shape controls the fit uses. Posing reuses Anny's own kinematics, so a pose fitted
+here means the same thing as in Anny. Measurements are taken on the full float64 mesh.
+
+The wrapper holds no per-request state: every method is a pure function of its arguments, so
+two fits can run concurrently on the shared instance.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bodylens import registry
+
+log = logging.getLogger(__name__)
+
+# Local shape controls the fit may move (all visible in a front photo, at least in part).
+FIT_LOCAL_CHANGES = [
+    "measure-bust-circ-incr",
+    "measure-underbust-circ-incr",
+    "measure-waist-circ-incr",
+    "measure-hips-circ-incr",
+    "measure-shoulder-dist-incr",
+    "measure-neck-circ-incr",
+    "measure-upperarm-circ-incr",
+    "measure-thigh-circ-incr",
+    "measure-calf-circ-incr",
+    "measure-upperarm-length-incr",
+    "measure-lowerarm-length-incr",
+    "measure-upperleg-height-incr",
+    "measure-lowerleg-height-incr",
+    "measure-napetowaist-dist-incr",
+    "measure-waisttohip-dist-incr",
+    "stomach-pregnant-incr",
+    "buttocks-volume-incr",
+    "torso-scale-horiz-incr",
+    "hip-scale-horiz-incr",
+]
+
+# Bones whose rotation the fit optimises (besides the root), in a fixed order.
+FIT_BONES = [
+    "spine03",
+    "neck01",
+    "clavicle.L",
+    "clavicle.R",
+    "upperarm01.L",
+    "upperarm01.R",
+    "lowerarm01.L",
+    "lowerarm01.R",
+    "upperleg01.L",
+    "upperleg01.R",
+    "lowerleg01.L",
+    "lowerleg01.R",
+]
+
+# COCO(+feet) keypoint labels of Anny's regressor, in the order we use them.
+COCO_LABELS = [
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_big_toe",
+    "right_big_toe", "left_small_toe", "right_small_toe", "left_heel", "right_heel",
+]  # fmt: skip
+
+_ARM_ROOTS = ("shoulder01",)
+_LEG_ROOTS = ("upperleg01",)
+
+
+def _descendants(labels: list[str], parents: list[int], root: str) -> set[int]:
+    out = {labels.index(root)}
+    changed = True
+    while changed:
+        changed = False
+        for i, p in enumerate(parents):
+            if p in out and i not in out:
+                out.add(i)
+                changed = True
+    return out
+
+
+@dataclass
+class RestBody:
+    """A body in Anny's rest (neutral standing, A-pose) posture, metres, Z up, facing -Y."""
+
+    vertices: np.ndarray  # (V, 3) float64
+    bone_heads: np.ndarray  # (J, 3) float64
+
+
+class AnnyBody:
+    """Shared, read-only Anny model plus the precomputation the fit and measurements need."""
+
+    def __init__(self, voxel_m: float = 0.028) -> None:
+        import anny
+
+        self.anny = anny.Anny(local_changes="default")
+        m = self.anny
+        m.requires_grad_(False)
+        self.bone_labels: list[str] = list(m.bone_labels)
+        self.bone_parents: list[int] = [int(p) for p in m.bone_parents]
+        self.phenotype_labels: list[str] = list(m.phenotype_labels)
+        self.local_change_labels: list[str] = list(m.local_change_labels)
+        self.faces = m.get_triangular_faces().cpu().numpy().astype(np.int64)
+        self.n_vertices = int(m.template_vertices.shape[0])
+        n_pheno = int(m.phenotype_blendshape_projection.shape[1])
+        self._n_pheno_cols = n_pheno
+        # Per-vertex dominant bone and body part (used to restrict tape sections).
+        dense = torch.zeros(self.n_vertices, len(self.bone_labels), dtype=torch.float64)
+        dense.scatter_add_(1, m.vertex_bone_indices.long(), m.vertex_bone_weights)
+        self.dominant_bone = dense.argmax(1).numpy()
+        part = np.zeros(self.n_vertices, dtype=np.int8)  # 0 torso/head
+        for side, code in (("L", 1), ("R", 2)):
+            arm = _descendants(self.bone_labels, self.bone_parents, f"shoulder01.{side}")
+            leg = _descendants(self.bone_labels, self.bone_parents, f"upperleg01.{side}")
+            part[np.isin(self.dominant_bone, sorted(arm))] = code  # 1/2 arms
+            part[np.isin(self.dominant_bone, sorted(leg))] = code + 2  # 3/4 legs
+        self.part = part  # 0 torso, 1 left arm, 2 right arm, 3 left leg, 4 right leg
+
+        # Keypoint regressor (dense weights over all vertices).
+        kr = anny.KeypointsRegressor.coco(m, labels=COCO_LABELS)
+        kw = kr.regression_weights.detach()
+        # Keep each keypoint's strongest vertices only (renormalised): the regressor spreads
+        # tiny weights over thousands of vertices, which would make the fit slow.
+        top = torch.topk(kw.abs(), k=24, dim=1).indices
+        sparse = torch.zeros_like(kw)
+        sparse.scatter_(1, top, kw.gather(1, top))
+        kw = sparse
+        support = torch.nonzero(kw.abs().sum(0) > 0).flatten().numpy()
+
+        # Voxel subsample of the rest template for the silhouette / fit.
+        tv = m.template_vertices.detach().cpu().numpy()
+        keys = np.floor(tv / voxel_m).astype(np.int64)
+        _, first = np.unique(keys, axis=0, return_index=True)
+        self.landmarks = self._find_landmarks()
+        extra = [self.landmarks["vertex"], self.landmarks["sole.L"], self.landmarks["sole.R"]]
+        sub = np.union1d(np.union1d(first, support), extra)
+        self.fit_index = sub
+        self.fit_top = int(np.searchsorted(sub, self.landmarks["vertex"]))
+        self.fit_soles = [
+            int(np.searchsorted(sub, self.landmarks[k])) for k in ("sole.L", "sole.R")
+        ]
+        self._build_fit_tensors(sub, kw[:, sub], n_pheno)
+        log.info(
+            "Anny ready: %d vertices, %d fit vertices, %d bones",
+            self.n_vertices,
+            len(sub),
+            len(self.bone_labels),
+        )
+
+    # ----------------------------------------------------------------------------- setup
+    def _build_fit_tensors(self, sub: np.ndarray, kp_weights: torch.Tensor, n_pheno: int) -> None:
+        m = self.anny
+        f32 = torch.float32
+        self.fit_local_index = [self.local_change_labels.index(n) for n in FIT_LOCAL_CHANGES]
+        li = torch.tensor(self.fit_local_index)
+        cols = torch.cat([torch.arange(n_pheno), n_pheno + 2 * li, n_pheno + 2 * li + 1])
+        sub_t = torch.as_tensor(sub)
+        self.t_template = m.template_vertices[sub_t].to(f32)
+        self.t_blend = m.blendshapes[cols][:, sub_t].to(f32).contiguous()
+        self.t_heads = m.template_bone_heads.to(f32)
+        self.t_heads_blend = m.bone_heads_blendshapes[cols].to(f32).contiguous()
+        self.t_orient = m.bone_template_orientation_matrices.to(f32)
+        self.t_orient_blend = m.bone_orientation_blendshapes[cols].to(f32).contiguous()
+        self.t_ref_orient = m.reference_bone_orientations.to(f32)
+        dense = torch.zeros(self.n_vertices, len(self.bone_labels), dtype=torch.float64)
+        dense.scatter_add_(1, m.vertex_bone_indices.long(), m.vertex_bone_weights)
+        self.t_skin = dense[sub_t].to(f32).contiguous()
+        self.t_kp = (kp_weights / kp_weights.sum(1, keepdim=True)).to(f32).contiguous()
+        self.t_projection = m.phenotype_blendshape_projection.to(f32)
+        self.t_pheno_mask = m.stacked_phenotype_blend_shapes_mask.to(f32)
+        self.t_anchors = {k: v.to(f32) for k, v in _anchor_dict(m).items()}
+        self.kinematic_chain = (m.kinematic_chain_levels, m.kinematic_chain_indices)
+        self.fit_bone_index = torch.tensor([self.bone_labels.index(b) for b in FIT_BONES])
+
+    def _find_landmarks(self) -> dict[str, int]:
+        """Vertex indices of a few surface landmarks, found once on the template."""
+        rest = self.rest_body()
+        v, heads = rest.vertices, rest.bone_heads
+        lm: dict[str, int] = {}
+        for side, sign in (("L", 1.0), ("R", -1.0)):
+            # Acromion: the most lateral point of the shoulder top, above the shoulder joint.
+            joint = heads[self.bone_labels.index(f"upperarm01.{side}")]
+            cand = np.where(
+                (self.part == 0) | (self.part == (1 if side == "L" else 2)),
+            )[0]
+            near = cand[
+                (np.abs(v[cand, 1] - joint[1]) < 0.04)
+                & (v[cand, 2] > joint[2] + 0.02)
+                & (v[cand, 2] < joint[2] + 0.12)
+            ]
+            lm[f"acromion.{side}"] = int(near[np.argmax(sign * v[near, 0])])
+        lm["vertex"] = int(np.argmax(v[:, 2]))
+        for side, code in (("L", 3), ("R", 4)):
+            leg = np.flatnonzero(self.part == code)
+            lm[f"sole.{side}"] = int(leg[np.argmin(v[leg, 2])])
+        return lm
+
+    # ------------------------------------------------------------------------- shape maths
+    def coefficients(self, phenotype: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+        """Reduced blendshape coefficients (B, K') for phenotypes (B, 6) in [0, 1] and the
+        FIT_LOCAL_CHANGES values (B, L) in [-1, 1]."""
+        from anny.models.phenotype import phenotype_blendshape_weights
+
+        w = phenotype_blendshape_weights(
+            phenotype,
+            self.phenotype_labels,
+            self.t_anchors,
+            self.t_pheno_mask,
+            extrapolate=False,
+        )
+        w = w @ self.t_projection
+        return torch.cat([w, torch.relu(local), torch.relu(-local)], dim=1)
+
+    def rest_fit(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rest subsample vertices (B, Vs, 3) and rest bone poses (B, J, 4, 4), float32."""
+        import roma
+
+        verts = self.t_template + torch.einsum("bk,kvd->bvd", coeffs, self.t_blend)
+        heads = self.t_heads + torch.einsum("bk,kjd->bjd", coeffs, self.t_heads_blend)
+        # Bone orientations move very little with shape; no gradient through the SVD saves
+        # a third of the step time.
+        with torch.no_grad():
+            c = coeffs.detach()
+            orient = self.t_orient + torch.einsum("bk,kjmn->bjmn", c, self.t_orient_blend)
+            rot = roma.special_procrustes(orient)
+        poses = torch.cat(
+            [
+                torch.cat([rot, heads[..., None]], dim=-1),
+                torch.tensor([0.0, 0.0, 0.0, 1.0]).expand(*rot.shape[:-2], 1, 4),
+            ],
+            dim=-2,
+        )
+        return verts, poses
+
+    def deltas(
+        self, bone_rotvecs: torch.Tensor, root_rotvec: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Pose deltas (B, J, 4, 4) from rotation vectors of FIT_BONES (B, nb, 3), in Anny's
+        'local-ref' parameterisation (world-aligned axes at each bone)."""
+        import roma
+
+        b = bone_rotvecs.shape[0]
+        rot = torch.eye(3).repeat(b, len(self.bone_labels), 1, 1)
+        rot = rot.index_put((torch.arange(b)[:, None], self.fit_bone_index[None]),
+                            roma.rotvec_to_rotmat(bone_rotvecs))  # fmt: skip
+        if root_rotvec is not None:
+            rot = torch.cat([roma.rotvec_to_rotmat(root_rotvec)[:, None], rot[:, 1:]], dim=1)
+        zeros = torch.zeros(b, len(self.bone_labels), 3, 1)
+        bottom = torch.tensor([0.0, 0.0, 0.0, 1.0]).expand(b, len(self.bone_labels), 1, 4)
+        return torch.cat([torch.cat([rot, zeros], dim=-1), bottom], dim=-2)
+
+    def posed_fit(
+        self, coeffs: torch.Tensor, deltas: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Posed subsample vertices (B, Vs, 3), keypoints (B, 23, 3), root at origin, and
+        the rest subsample vertices (B, Vs, 3)."""
+        from anny.utils import kinematics
+
+        rest_v, rest_poses = self.rest_fit(coeffs)
+        transforms, _ = kinematics.forward_kinematic(
+            self.kinematic_chain, rest_poses, deltas, "local-ref", self.t_ref_orient
+        )
+        blend = torch.einsum("vj,bjik->bvik", self.t_skin, transforms[..., :3, :])
+        verts = (blend[..., :3] * rest_v[..., None, :]).sum(-1) + blend[..., 3]
+        kps = torch.einsum("kv,bvd->bkd", self.t_kp, verts)
+        return verts, kps, rest_v
+
+    # -------------------------------------------------------------------------- full mesh
+    def full_coefficients(
+        self, phenotype: dict[str, float] | None = None, local: dict[str, float] | None = None
+    ) -> torch.Tensor:
+        m = self.anny
+        ph = m._parse_parameter_kwargs(phenotype or {}, self.phenotype_labels, 0.5, "phenotype")
+        lc = m._parse_parameter_kwargs(local or {}, self.local_change_labels, 0.0, "local")
+        fa = torch.zeros(1, 0, dtype=m.dtype)
+        with torch.no_grad():
+            return m._get_phenotype_blendshape_coefficients(ph, lc, fa)
+
+    def rest_body(
+        self, phenotype: dict[str, float] | None = None, local: dict[str, float] | None = None
+    ) -> RestBody:
+        """Full-resolution rest body (float64) for any phenotype / local changes."""
+        coeffs = self.full_coefficients(phenotype, local)
+        with torch.no_grad():
+            rest = self.anny.get_rest_model(coeffs)
+        return RestBody(
+            rest["rest_vertices"][0].numpy().astype(np.float64),
+            rest["rest_bone_heads"][0].numpy().astype(np.float64),
+        )
+
+    def posed_full(
+        self,
+        phenotype: dict[str, float] | None,
+        local: dict[str, float] | None,
+        bone_rotvecs: np.ndarray,
+    ) -> np.ndarray:
+        """Full posed vertices (V, 3), root at origin, for FIT_BONES rotation vectors (nb, 3).
+
+        Used to render synthetic photos of known bodies (benchmark, tests)."""
+        coeffs = self.full_coefficients(phenotype, local)
+        d = self.deltas(torch.as_tensor(bone_rotvecs, dtype=torch.float32)[None])
+        with torch.no_grad():
+            out = self.anny(
+                pose_parameters=d.to(torch.float64),
+                phenotype_kwargs=self.anny._parse_parameter_kwargs(
+                    phenotype or {}, self.phenotype_labels, 0.5, "phenotype"
+                ),
+                local_changes_kwargs=self.anny._parse_parameter_kwargs(
+                    local or {}, self.local_change_labels, 0.0, "local"
+                ),
+            )
+        del coeffs
+        return out["vertices"][0].numpy()
+
+    def keypoints_full(self, vertices: np.ndarray) -> np.ndarray:
+        """COCO(+feet) keypoints (23, 3) of a full-resolution vertex array."""
+        w = self.t_kp.numpy().astype(np.float64)
+        return w @ vertices[self.fit_index]
+
+
+def _anchor_dict(m) -> dict[str, torch.Tensor]:
+    return {name: getattr(m.anchors, name) for name in dict(m.anchors.named_buffers())}
+
+
+_lock = threading.Lock()
+
+
+@registry.register("anny")
+def _build_anny() -> AnnyBody:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    return AnnyBody()
+
+
+def get_body_model() -> AnnyBody:
+    """The shared AnnyBody (built once, ~5 s with a warm cache)."""
+    return registry.get("anny")
