@@ -21,8 +21,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 CCP = ROOT.parent / "shared" / "data" / "ccp" / "images"
 DOC = ROOT / "docs" / "benchmarks" / "robustness.md"
-# Photos with the whole person in view (head and feet), checked by eye.
-DEFAULT_PHOTOS = ("0002.jpg", "0010.jpg", "0042.jpg", "0100.jpg", "0200.jpg", "0300.jpg")
+# CCP photos tried in order; one whose original is refused (e.g. feet cut off) is reported.
+DEFAULT_PHOTOS = (
+    "0002.jpg",
+    "0003.jpg",
+    "0004.jpg",
+    "0005.jpg",
+    "0042.jpg",
+    "0100.jpg",
+    "0200.jpg",
+    "0300.jpg",
+)
 TOLERANCE_CM = 1.0
 
 
@@ -57,6 +66,7 @@ def main() -> int:
     photos = args.photos[: args.n] if args.n else args.photos
     t0 = time.time()
     diffs: dict[str, dict[str, list[float]]] = {}
+    per_photo: dict[str, dict[str, tuple[float, str]]] = {}
     failures: list[str] = []
     latencies = []
     for name in photos:
@@ -79,6 +89,8 @@ def main() -> int:
             for key, value in out.items():
                 if key in ref and key != "height":
                     diffs.setdefault(label, {}).setdefault(key, []).append(abs(value - ref[key]))
+            worst = max((abs(out[k] - ref[k]), k) for k in out if k in ref and k != "height")
+            per_photo.setdefault(name, {})[label] = worst
         print(f"{name} done ({time.time() - t0:.0f} s)", flush=True)
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -109,6 +121,20 @@ def main() -> int:
         for key in names:
             worst = max(max(per.get(key, [0.0])) for per in diffs.values())
             lines.append(f"- {key}: {worst:.2f}")
+    if per_photo:
+        labels = list(diffs)
+        lines += [
+            "",
+            "Worst difference per photo (cm, measurement):",
+            "",
+            "| photo | " + " | ".join(labels) + " |",
+            "|---|" + "---|" * len(labels),
+        ]
+        for name, row in per_photo.items():
+            cells = [
+                f"{row[lb][0]:.1f} ({row[lb][1]})" if lb in row else "refused" for lb in labels
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if failures:
         lines += ["", "Failures:", *(f"- {f}" for f in failures)]
     text = "\n".join(lines) + "\n"

@@ -82,6 +82,10 @@ NOT_IN_ANSUR = ("underbust_girth", "stomach_girth", "knee_girth")
 EXTRA = ("weight", "bmi", "age")
 VARIABLES: tuple[str, ...] = (*ANSUR_COLUMNS, *EXTRA)
 BASELINE_INPUTS = ("height", "weight", "bmi")
+# Widths and depths a front / side photo shows, usable as noisy knowns in conditional_prior.
+# Their ANSUR definitions are caliper landmarks: map a silhouette width to them before use.
+PHOTO_WIDTHS = ("shoulder_breadth", "chest_breadth", "waist_breadth", "hip_breadth")
+PHOTO_DEPTHS = ("chest_depth", "waist_depth", "hip_depth")
 
 
 @dataclass(frozen=True)
