@@ -94,11 +94,17 @@ def main() -> int:
         print(f"{name} done ({time.time() - t0:.0f} s)", flush=True)
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    import subprocess
+
+    rev = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     lines = [
         "## Robustness on real photos (CCP, height given)",
         "",
         f"Command: `PYTHONPATH=src python benchmarks/robustness.py` — {len(photos)} photos, "
-        f"height {args.height_cm:g} cm; {os.cpu_count()}-core CPU ({platform.machine()}), shared "
+        f"height {args.height_cm:g} cm, code at {rev or '?'}; "
+        f"{os.cpu_count()}-core CPU ({platform.machine()}), shared "
         f"(load average {load}); median latency per call "
         f"{np.median(latencies) if latencies else float('nan'):.1f} s.",
         "",
