@@ -68,7 +68,9 @@ def test_shipped_bodies_are_scoring_subjects_and_reproducible(measurer):
             [[b["phenotype"][n] for n in measurer.pheno_labels] for b in sample],
             dtype=torch.float64,
         ),
-        "local": torch.tensor([[b["local_changes"][n] for n in FIT_LOCAL] for b in sample]),
+        "local": torch.tensor(
+            [[b["local_changes"][n] for n in FIT_LOCAL] for b in sample], dtype=torch.float64
+        ),
     }
     with torch.no_grad():
         again = measurer.measure_params(params)
