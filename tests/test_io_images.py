@@ -96,3 +96,21 @@ def test_load_image_accepts_arrays():
     assert load_image(gray).shape == (5, 6, 3)
     with pytest.raises(InputError):
         load_image(np.zeros((5,), np.uint8))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillow(orientation):
+    from PIL import ImageOps
+
+    pixels = (np.random.default_rng(orientation).random((30, 50, 3)) * 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = _encode(Image.fromarray(pixels), "PNG", exif=exif.tobytes())
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+    np.testing.assert_array_equal(decode_image(data), expected)
+
+
+def test_half_truncated_jpeg_is_input_error():
+    data = _encode(Image.new("RGB", (300, 300)), "JPEG")
+    with pytest.raises(InputError):
+        decode_image(data[: len(data) // 2])

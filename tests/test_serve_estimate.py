@@ -172,8 +172,9 @@ def test_detail_mode_and_mesh(client, photo_url):
     assert r.status_code == 200, r.text
     body = r.json()
     assert any("height" in w and "guess" in w for w in body["warnings"])
-    text = json.dumps(body["measurements"])
-    assert "uncertainty" in text and '"cm"' in text
+    assert list(body["measurements"]) == ["chest", "hips"]
+    for detail in body["details"]:
+        assert detail["unit"] == "cm" and detail["uncertainty"] > 0
     glb = base64.b64decode(body["mesh"]["data"])
     assert glb[:4] == b"glTF"
     r = client.post("/estimate?detail=true", json={"photo_url": photo_url, "height_cm": 180,

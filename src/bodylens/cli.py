@@ -16,6 +16,8 @@ COMMAND_MODULES = [
     "serve",
     "warmup",
     "measure",
+    "hands",
+    "video",
 ]
 
 

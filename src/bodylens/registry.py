@@ -14,7 +14,9 @@ from typing import Any
 # Which module registers each model, so `get` works without the caller importing it first.
 PROVIDERS = {
     "pose": "bodylens.detect.pose",
+    "hands": "bodylens.detect.hands",
     "anny": "bodylens.body.model",
+    "anny-video": "bodylens.video.mesh",
 }
 
 _factories: dict[str, Callable[[], Any]] = {}

@@ -416,3 +416,22 @@ def compute(model: AnnyBody, rest: RestBody, names: list[str] | None = None) -> 
     ctx = _Ctx(model, rest)
     names = names or canonical_names()
     return {n: 100.0 * float(BY_NAME[n].compute(ctx)) for n in dict.fromkeys(names)}
+
+
+def describe_table() -> dict[str, object]:
+    """The table as JSON for clients: each measurement with its aliases, ISO term and how-to."""
+    return {
+        "measurements": [
+            {
+                "name": m.name,
+                "aliases": list(m.aliases),
+                "iso_8559_1": m.iso,
+                "kind": m.kind,
+                "unit": "cm",
+                "method": m.method,
+                "how_to_measure_yourself": m.description,
+            }
+            for m in TABLE
+        ],
+        "accepted": accepted_names(),
+    }

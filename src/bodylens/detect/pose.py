@@ -61,7 +61,9 @@ class PoseDetector:
     def __init__(
         self, static: bool = True, segmentation: bool = True, min_detection_confidence: float = 0.5
     ) -> None:
-        import mediapipe as mp
+        from bodylens.detect._mediapipe import mediapipe
+
+        mp = mediapipe()
 
         self._pose = mp.solutions.pose.Pose(
             static_image_mode=static,

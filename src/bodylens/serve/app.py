@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import secrets
+from collections.abc import Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -22,10 +26,25 @@ log = logging.getLogger("bodylens.serve")
 # Modules in bodylens.serve.routes that define `router` and `MODELS`.
 ROUTE_MODULES: list[str] = [
     "measure",
+    "hands",
+    "jobs",
 ]
 
 # Paths that never need the API key (probes and docs).
 PUBLIC_PATHS = {"/healthz", "/readyz", "/docs", "/redoc", "/openapi.json"}
+
+
+T = TypeVar("T")
+
+
+async def run_cpu(request: Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking model work in a worker thread, at most `settings.workers` at a time.
+
+    Keeps the event loop free for /healthz and uploads, and stops a burst of requests from
+    oversubscribing the CPU (each fit already uses several threads).
+    """
+    limiter: anyio.CapacityLimiter = request.app.state.cpu_limiter
+    return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=limiter)
 
 
 def _route_modules() -> list:
@@ -62,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.cpu_limiter = anyio.CapacityLimiter(max(1, settings.workers))
 
     if settings.cors_origins:
         app.add_middleware(

@@ -7,7 +7,6 @@ mesh) is opt-in through `?detail=true` or `POST /v1/measurements`.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -16,10 +15,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from starlette.concurrency import run_in_threadpool
 
 from bodylens.config import Settings
 from bodylens.errors import InputError
+from bodylens.serve.app import run_cpu
 from bodylens.serve.inputs import photo_from_fields
 
 log = logging.getLogger("bodylens.serve.measure")
@@ -157,7 +156,7 @@ async def _handle(request: Request, detail: bool) -> JSONResponse:
     settings: Settings = request.app.state.settings
     req, upload, side_upload = await _read_request(request)
     started = time.perf_counter()
-    result = await run_in_threadpool(_run_measure, settings, req, upload, side_upload, detail)
+    result = await run_cpu(request, _run_measure, settings, req, upload, side_upload, detail)
     elapsed = time.perf_counter() - started
     # Logs hold measurements and timings only: no URL, no image data.
     log.info(
@@ -166,14 +165,7 @@ async def _handle(request: Request, detail: bool) -> JSONResponse:
     )  # fmt: skip
     if not detail:
         return JSONResponse(result.values)
-    body = result.to_dict(include_mesh=False)
-    if req.mesh and result.mesh is not None:
-        data = result.mesh.to_glb() if req.mesh == "glb" else result.mesh.to_obj().encode()
-        body["mesh"] = {
-            "format": req.mesh,
-            "encoding": "base64",
-            "data": base64.b64encode(data).decode("ascii"),
-        }
+    body = result.to_dict(include_mesh=req.mesh or False)
     return JSONResponse(body)
 
 

@@ -1,0 +1,1 @@
+"""Video: per-frame 3D pose and Anny mesh, background matting to WebM, pose scoring, jobs."""
