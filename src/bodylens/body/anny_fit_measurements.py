@@ -52,15 +52,15 @@ DENSITY = 1000.0  # kg/m³; the brief's "mass ≈ volume × ~1000"
 # Anny's own calibration of its age parameter against years (anny/data/shape_calibration).
 _AGE_YEARS = (16.0, 18.0, 64.0, 110.0)
 _AGE_ANNY = (0.67, 0.77, 0.83, 1.0)
-# Tolerated error per target (cm, kg). Neck and breadths/depths are looser: ANSUR's landmarks
-# for them differ from a mesh band (neck over the trapezius, breadths near the armpit).
+# Tolerated error per target (cm, kg). Breadths/depths are looser: ANSUR's caliper landmarks
+# differ from the extent of a mesh band.
 TARGET_SCALE = {
     "height": 0.3,
     "weight": 0.7,
     "chest_girth": 1.0,
     "waist_girth": 1.0,
     "hip_girth": 1.0,
-    "neck_girth": 1.5,
+    "neck_girth": 0.7,
     "thigh_girth": 1.0,
     "calf_girth": 0.8,
     "ankle_girth": 0.8,
@@ -132,6 +132,7 @@ class AnnyMeasurer:
         dense = torch.zeros(m.template_vertices.shape[0], len(self.labels), dtype=torch.float64)
         dense.scatter_add_(1, m.vertex_bone_indices.long(), m.vertex_bone_weights.double())
         dom = dense.argmax(1).numpy()
+        self.dominant = dom
         arm = {s: _descendants(self.labels, parents, f"shoulder01.{s}") for s in "LR"}
         leg = {s: _descendants(self.labels, parents, f"upperleg01.{s}") for s in "LR"}
         self.part = np.zeros(len(dom), np.int8)  # 0 trunk/head, 1/2 arms, 3/4 legs
@@ -254,6 +255,11 @@ class AnnyMeasurer:
         )
         zank = min(np.linspace(ankle + 0.04, ankle + 0.12, 5), key=lambda z: hull_at(z, right_leg))
         neck_a, neck_b = bone("neck01"), bone("head")
+        # Trunk/head vertices within 8 cm of the neck axis: the tube, not the jaw above it.
+        axis = (neck_b - neck_a) / np.linalg.norm(neck_b - neck_a)
+        rel = v - neck_a
+        radial = np.linalg.norm(rel - np.outer(rel @ axis, axis), axis=1)
+        neck = (self.part == 0) & (radial < 0.08)
         arm_r = self.part == 2
         fore_a, wrist = bone("lowerarm01.R"), bone("wrist.R")
         self.rings: dict[str, Ring] = {
@@ -263,9 +269,7 @@ class AnnyMeasurer:
             "thigh": self._band(v, right_leg, np.array([0, 0, zc - 0.02]), up, w),
             "calf": self._band(v, right_leg, np.array([0, 0, zcalf]), up, w),
             "ankle": self._band(v, right_leg, np.array([0, 0, zank]), up, w),
-            "neck": self._band(
-                v, self.part == 0, neck_a + 0.55 * (neck_b - neck_a), neck_b - neck_a, w
-            ),
+            "neck": self._band(v, neck, neck_a + 0.55 * (neck_b - neck_a), neck_b - neck_a, w),
             "wrist": self._band(v, arm_r, fore_a + 0.97 * (wrist - fore_a), wrist - fore_a, w),
         }
         # Acromion: the top of the shoulder straight above the shoulder joint.
