@@ -334,7 +334,7 @@ def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
     verts = model.posed_full(fit.phenotype, fit.local_changes, fit.bone_rotvecs)
     rot = (_BASE @ roma.rotvec_to_rotmat(torch.as_tensor(fit.root_rotvec)[None].float()))[0]
     cam = verts @ rot.numpy().T.astype(np.float64) + fit.translation
-    uv = fit.focal * cam[:, :2] / cam[:, 2:3] + np.array(fit.principal)
+    uv = fit.focal * cam[:, :2] / cam[:, 2:3] + np.array(fit.principal) + fit.mask_shift_px
     h, w = mask.shape
     s = 256.0 / max(h, w)
     small = cv2.resize(mask.astype(np.uint8), (round(w * s), round(h * s)), cv2.INTER_NEAREST)
