@@ -338,9 +338,11 @@ def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
     h, w = mask.shape
     s = 256.0 / max(h, w)
     small = cv2.resize(mask.astype(np.uint8), (round(w * s), round(h * s)), cv2.INTER_NEAREST)
-    tris = np.round(uv[model.faces] * s).astype(np.int32)
+    tris = np.round(uv[model.faces] * s * 4).astype(np.int32)  # 2 fractional bits
     body = np.zeros_like(small)
-    cv2.fillPoly(body, list(tris), 1)
+    # One call per triangle: fillPoly on a list would apply the even-odd rule to overlaps.
+    for tri in tris:
+        cv2.fillConvexPoly(body, tri, 1, shift=2)
     body = cv2.dilate(body, np.ones((3, 3), np.uint8))
     extra = float(np.logical_and(small > 0, body == 0).sum())
     return extra / max(float(body.sum()), 1.0)

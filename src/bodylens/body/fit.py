@@ -19,7 +19,9 @@ on a ~2,600-vertex subsample, optimised with Adam for a few hundred steps:
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -246,13 +248,33 @@ def fit_photo(
 ) -> FitResult:
     """Fit Anny to one front photo's keypoints and binary person ``mask``."""
 
-    threads = torch.get_num_threads()
-    # Small tensors: intra-op threads only add overhead (and thrash a shared CPU).
-    torch.set_num_threads(1)
-    try:
+    with _single_thread():
         return _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress)
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 0
+
+
+@contextlib.contextmanager
+def _single_thread():
+    """Small tensors: torch's intra-op threads only add overhead (and thrash a shared CPU).
+    The setting is process-wide, so concurrent fits share it: the first one in lowers it and
+    the last one out restores it."""
+    global _threads_users, _threads_saved
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
+    try:
+        yield
     finally:
-        torch.set_num_threads(threads)
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
 
 
 def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> FitResult:
