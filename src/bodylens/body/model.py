@@ -13,7 +13,6 @@ two fits can run concurrently on the shared instance.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -349,12 +348,8 @@ def _anchor_dict(m) -> dict[str, torch.Tensor]:
     return {name: getattr(m.anchors, name) for name in dict(m.anchors.named_buffers())}
 
 
-_lock = threading.Lock()
-
-
 @registry.register("anny")
 def _build_anny() -> AnnyBody:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     return AnnyBody()
 
 
