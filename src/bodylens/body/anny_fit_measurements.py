@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bodylens.body.model import bone_descendants
+
 # Local shape controls the fit moves, in [-1, 1].
 FIT_LOCAL = (
     "measure-bust-circ-incr",
@@ -95,18 +97,6 @@ class Ring:
     basis: np.ndarray  # (3, 2) in-plane axes
 
 
-def _descendants(labels: list[str], parents: list[int], root: str) -> set[int]:
-    out = {labels.index(root)}
-    changed = True
-    while changed:
-        changed = False
-        for i, p in enumerate(parents):
-            if p in out and i not in out:
-                out.add(i)
-                changed = True
-    return out
-
-
 def _hull_perimeter_2d(pts: np.ndarray) -> float:
     from scipy.spatial import ConvexHull
 
@@ -133,8 +123,8 @@ class AnnyMeasurer:
         dense.scatter_add_(1, m.vertex_bone_indices.long(), m.vertex_bone_weights.double())
         dom = dense.argmax(1).numpy()
         self.dominant = dom
-        arm = {s: _descendants(self.labels, parents, f"shoulder01.{s}") for s in "LR"}
-        leg = {s: _descendants(self.labels, parents, f"upperleg01.{s}") for s in "LR"}
+        arm = {s: bone_descendants(self.labels, parents, f"shoulder01.{s}") for s in "LR"}
+        leg = {s: bone_descendants(self.labels, parents, f"upperleg01.{s}") for s in "LR"}
         self.part = np.zeros(len(dom), np.int8)  # 0 trunk/head, 1/2 arms, 3/4 legs
         for code, bones in ((1, arm["L"]), (2, arm["R"]), (3, leg["L"]), (4, leg["R"])):
             self.part[np.isin(dom, list(bones))] = code

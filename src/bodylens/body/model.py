@@ -73,7 +73,8 @@ _ARM_ROOTS = ("shoulder01",)
 _LEG_ROOTS = ("upperleg01",)
 
 
-def _descendants(labels: list[str], parents: list[int], root: str) -> set[int]:
+def bone_descendants(labels: list[str], parents: list[int], root: str) -> set[int]:
+    """Indices of bone ``root`` and every bone below it in the rig."""
     out = {labels.index(root)}
     changed = True
     while changed:
@@ -116,8 +117,8 @@ class AnnyBody:
         self.dominant_bone = dense.argmax(1).numpy()
         part = np.zeros(self.n_vertices, dtype=np.int8)  # 0 torso/head
         for side, code in (("L", 1), ("R", 2)):
-            arm = _descendants(self.bone_labels, self.bone_parents, f"shoulder01.{side}")
-            leg = _descendants(self.bone_labels, self.bone_parents, f"upperleg01.{side}")
+            arm = bone_descendants(self.bone_labels, self.bone_parents, f"shoulder01.{side}")
+            leg = bone_descendants(self.bone_labels, self.bone_parents, f"upperleg01.{side}")
             part[np.isin(self.dominant_bone, sorted(arm))] = code  # 1/2 arms
             part[np.isin(self.dominant_bone, sorted(leg))] = code + 2  # 3/4 legs
         self.part = part  # 0 torso, 1 left arm, 2 right arm, 3 left leg, 4 right leg
