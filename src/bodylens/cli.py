@@ -14,6 +14,9 @@ from bodylens.errors import BodylensError
 # Modules in bodylens.commands that each define `register(subparsers)`.
 COMMAND_MODULES = [
     "serve",
+    "segment",
+    "train",
+    "eval",
 ]
 
 

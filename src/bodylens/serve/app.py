@@ -20,7 +20,7 @@ from bodylens.errors import BodylensError
 log = logging.getLogger("bodylens.serve")
 
 # Modules in bodylens.serve.routes that define `router` and `MODELS`.
-ROUTE_MODULES: list[str] = []
+ROUTE_MODULES: list[str] = ["segment"]
 
 # Paths that never need the API key (probes and docs).
 PUBLIC_PATHS = {"/healthz", "/readyz", "/docs", "/redoc", "/openapi.json"}
