@@ -20,8 +20,9 @@ from bodylens.errors import InputError
 from bodylens.parse.labels import ATR18, ATR18_COLORS, ATR18_TO_EVAL13, EVAL13_TO_COARSE3
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "parser.pt"
-# Pixels the network sees: ~256x384 whatever the aspect ratio (sides multiples of 32).
-TARGET_AREA = 256 * 384
+# Pixels the network sees by default (the checkpoint's training size says), whatever the
+# aspect ratio: sides are multiples of 32 near that area.
+TARGET_AREA = 192 * 288
 
 
 @dataclass
@@ -108,11 +109,11 @@ def _palette(n: int) -> np.ndarray:
     return np.vstack([ATR18_COLORS, extra])
 
 
-def network_size(width: int, height: int) -> tuple[int, int]:
-    """The (w, h) the network runs at: about TARGET_AREA pixels, aspect kept, multiples of 32."""
+def network_size(width: int, height: int, area: int = TARGET_AREA) -> tuple[int, int]:
+    """The (w, h) the network runs at: about ``area`` pixels, aspect kept, multiples of 32."""
     aspect = width / height
-    w = max(64, int(round(math.sqrt(TARGET_AREA * aspect) / 32)) * 32)
-    h = max(64, int(round(TARGET_AREA / w / 32)) * 32)
+    w = max(64, int(round(math.sqrt(area * aspect) / 32)) * 32)
+    h = max(64, int(round(area / w / 32)) * 32)
     return w, h
 
 
@@ -133,6 +134,8 @@ class LocalParser:
         self.model = ParserNet(width=int(self.meta["width"]))
         self.model.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
         self.model.eval()
+        size = self.meta.get("input_size") or (192, 288)
+        self.area = int(size[0]) * int(size[1])
         if threads:
             torch.set_num_threads(threads)
 
@@ -150,7 +153,7 @@ class LocalParser:
         h, w = rgb.shape[:2]
         if pose is ...:
             pose = detect_pose(rgb)
-        nw, nh = network_size(w, h)
+        nw, nh = network_size(w, h, self.area)
         small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
         x_rgb = normalise_rgb(torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0))
         person = torch.zeros(1, 1, nh, nw)

@@ -17,12 +17,16 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from bodylens.parse.data import INPUT_SIZE, Prepared, prepare, validation_ids
+from bodylens.parse.data import Prepared, prepare, validation_ids
 from bodylens.parse.geometry import body_scale, pose_maps
 from bodylens.parse.labels import EVAL13, IGNORE
 from bodylens.parse.model import ParserNet, normalise_rgb
 
 log = logging.getLogger(__name__)
+
+# Network input (w, h) in training: 192x288 keeps a run to under an hour on two shared cores;
+# the cache holds 256x384 frames and the augmentation warp resamples them to this size.
+TRAIN_SIZE = (192, 288)
 
 
 def build_inputs(
@@ -38,9 +42,10 @@ def build_inputs(
 
 
 def _augment(
-    x: torch.Tensor, y: torch.Tensor, gen: torch.Generator
+    x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, size: tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random scale/rotation/shift/flip (same warp for input and labels) and colour jitter."""
+    """Random scale/rotation/shift/flip (same warp for input and labels) and colour jitter;
+    the warp also resamples the cached frame to the training ``size`` (w, h)."""
     b = x.shape[0]
 
     def u(lo: float, hi: float) -> torch.Tensor:
@@ -57,7 +62,7 @@ def _augment(
     theta[:, 1, 1] = torch.cos(a) / s
     theta[:, 0, 2] = tx
     theta[:, 1, 2] = ty
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta, [b, x.shape[1], size[1], size[0]], align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     yf = F.grid_sample((y.float() + 1).unsqueeze(1), grid, mode="nearest", align_corners=False)
     y = (yf.squeeze(1) - 1).clamp(min=0).long()
@@ -97,7 +102,7 @@ def class_weights(labels: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def _evaluate(
-    model: ParserNet, data: Prepared, idx: np.ndarray, maps: np.ndarray
+    model: ParserNet, data: Prepared, idx: np.ndarray, maps: np.ndarray, size: tuple[int, int]
 ) -> dict[str, float]:
     from bodylens.parse.evaluate import Confusion
 
@@ -106,7 +111,8 @@ def _evaluate(
     for start in range(0, len(idx), 16):
         sel = idx[start : start + 16]
         x = _batch_inputs(data, sel, maps)
-        logits = model(x)
+        small = F.interpolate(x, size=(size[1], size[0]), mode="bilinear", align_corners=False)
+        logits = model(small)
         logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         conf.update(logits.argmax(1).numpy(), data.label[sel])
     model.train()
@@ -142,6 +148,7 @@ def train(
     batch_size: int = 8,
     lr: float = 4e-3,
     width: int = 16,
+    train_size: tuple[int, int] = TRAIN_SIZE,
     seed: int = 0,
     threads: int | None = None,
     eval_every: int = 5,
@@ -173,7 +180,7 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1
     )
-    say(f"train {len(train_idx)} / val {len(val_idx)} photos, {epochs} epochs of "
+    say(f"train {len(train_idx)} / val {len(val_idx)} photos at {train_size}, {epochs} epochs of "
         f"{steps_per_epoch} steps, threads {torch.get_num_threads()}")  # fmt: skip
     start = time.time()
     history = []
@@ -184,24 +191,24 @@ def train(
             sel = np.sort(order[step * batch_size : (step + 1) * batch_size])
             x = _batch_inputs(data, sel, maps)
             y = torch.from_numpy(data.label[sel]).long()
-            x, y = _augment(x, y, gen)
+            x, y = _augment(x, y, gen, train_size)
             loss = _loss(model(x), y, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss)
+            total += float(loss.detach())
         msg = (
             f"epoch {epoch}/{epochs} loss {total / steps_per_epoch:.4f} {time.time() - start:.0f}s"
         )
         if epoch % eval_every == 0 or epoch == epochs:
-            metrics = _evaluate(model, data, val_idx, maps)
+            metrics = _evaluate(model, data, val_idx, maps, train_size)
             history.append({"epoch": epoch, **metrics})
             msg += f" val mIoU13 {metrics['miou13']:.4f} acc {metrics['pixel_acc']:.4f}"
         say(msg)
     meta = {
         "classes": EVAL13,
-        "input_size": list(INPUT_SIZE),
+        "input_size": list(train_size),
         "width": width,
         "epochs": epochs,
         "batch_size": batch_size,

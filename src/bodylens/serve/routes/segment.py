@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from bodylens import registry
 from bodylens.config import get_settings
 from bodylens.errors import InputError, TooLarge
+from bodylens.parse import api as _parse_api  # noqa: F401  (registers the "parser" model)
 
 router = APIRouter(tags=["segment"])
 MODELS = ["parser"]
