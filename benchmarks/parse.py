@@ -1,7 +1,7 @@
 """Clothing parser benchmark: accuracy on the held-out CCP split and the CIHP samples, and
 latency side by side with the SegFormer-b2 architecture (random weights, same input size).
 
-    PYTHONPATH=src python benchmarks/parse.py [--weights W] [--repeat N] [--out docs/benchmarks/parse.md]
+    PYTHONPATH=src python benchmarks/parse.py [--weights W] [--repeat N] [--out FILE.md]
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ def accuracy(parser) -> tuple[dict, dict]:
                                  load_scoring_map(ccp / "eval_label_map.json"), parser, ids=val,
                                  progress=True)  # fmt: skip
     cihp = SHARED / "cihp"
-    cihp_report = evaluate_folder(cihp, cihp, load_scoring_map(ROOT / "benchmarks" /
-                                  "cihp_atr18_map.json"), parser, label_suffix="_label")  # fmt: skip
+    cihp_map = load_scoring_map(ROOT / "benchmarks" / "cihp_atr18_map.json")
+    cihp_report = evaluate_folder(cihp, cihp, cihp_map, parser, label_suffix="_label")
     return ccp_report, cihp_report
 
 
