@@ -57,7 +57,7 @@ def latency(parser, repeat: int) -> dict:
     from bodylens.parse.api import network_size
     from bodylens.parse.model import normalise_rgb
 
-    ids = ["0002", "0010", "0018", "0026", "0034"]
+    ids = ["0002", "0011", "0020", "0029", "0037"]
     blobs = [(SHARED / "ccp" / "images" / f"{i}.jpg").read_bytes() for i in ids]
     sizes = [decode_image(b).shape[:2] for b in blobs]
 

@@ -17,7 +17,7 @@ from PIL import Image
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CCP = SHARED / "data" / "ccp"
 pytestmark = pytest.mark.skipif(not CCP.is_dir(), reason=f"CCP data not found at {CCP}")
-PHOTO = CCP / "images" / "0010.jpg"
+PHOTO = CCP / "images" / "0011.jpg"
 
 
 @pytest.fixture(scope="module")

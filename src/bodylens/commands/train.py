@@ -14,7 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="CCP folder (images/, labels/, eval_label_map.json); "
                         "default ../shared/data/ccp")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--warm-epochs", type=int, default=8,
+                        help="first epochs at 128x192 (cheaper), the rest at 192x288")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=4e-3)
     parser.add_argument("--width", type=int, default=16, help="channel width multiplier")
@@ -34,9 +36,17 @@ def run_parser(args: argparse.Namespace) -> int:
     if not (data / "images").is_dir() or not (data / "eval_label_map.json").is_file():
         raise InputError(f"{data} is not a CCP folder (images/, labels/, eval_label_map.json)")
     meta = train(
-        data, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        width=args.width, seed=args.seed, threads=args.threads, log_file=args.log,
-    )  # fmt: skip
+        data,
+        args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        width=args.width,
+        warm_epochs=args.warm_epochs,
+        seed=args.seed,
+        threads=args.threads,
+        log_file=args.log,
+    )
     last = meta["history"][-1] if meta["history"] else {}
     print(f"wrote {args.out}; validation (network size) {last}")
     return 0

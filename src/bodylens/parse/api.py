@@ -173,19 +173,30 @@ class LocalParser:
             maps = F.interpolate(half, size=(nh, nw), mode="bilinear", align_corners=False)
         x = torch.cat([x_rgb, person, maps], dim=1)
         with torch.inference_mode():
-            logits = self.model(x)
-            logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
-            prob_max, label13 = logits[0].softmax(0).max(0)
-        label13 = label13.to(torch.uint8).numpy()
+            low = self.model(x)
+            # Confidence at the network's resolution (cheap); labels from upsampled logits.
+            conf_low, label_low = low[0].softmax(0).max(0)
+            logits = F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)
+            label13 = logits[0].argmax(0).to(torch.uint8).numpy()
         labels = split_eval13_to_atr18(label13, keypoints)
-        scores = _class_scores(labels, prob_max.numpy(), len(ATR18))
+        scores = _class_scores(labels, label_low.numpy(), conf_low.numpy())
         return SegmentResult(labels, list(ATR18), scores, self.name, pose is not None)
 
 
-def _class_scores(labels: np.ndarray, conf: np.ndarray, n: int) -> dict[str, float]:
-    sums = np.bincount(labels.ravel(), weights=conf.ravel(), minlength=n)
-    counts = np.bincount(labels.ravel(), minlength=n)
-    return {ATR18[i]: round(float(sums[i] / counts[i]), 4) for i in range(n) if counts[i]}
+def _class_scores(labels: np.ndarray, label13: np.ndarray, conf: np.ndarray) -> dict[str, float]:
+    """Mean top probability of each 13-class prediction, given to its ATR classes present."""
+    n = len(ATR18_TO_EVAL13)
+    sums = np.bincount(label13.ravel(), weights=conf.ravel(), minlength=13)
+    counts = np.bincount(label13.ravel(), minlength=13)
+    present = np.bincount(labels.ravel(), minlength=n) > 0
+    out = {}
+    for i in range(n):
+        parent = ATR18_TO_EVAL13[i]
+        if present[i]:
+            out[ATR18[i]] = (
+                round(float(sums[parent] / counts[parent]), 4) if counts[parent] else 0.0
+            )
+    return out
 
 
 @registry.register("parser")

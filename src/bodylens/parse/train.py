@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 # Network input (w, h) in training: 192x288 keeps a run to under an hour on two shared cores;
 # the cache holds 256x384 frames and the augmentation warp resamples them to this size.
 TRAIN_SIZE = (192, 288)
+# Progressive resizing: the first epochs run at this smaller size (~0.45x the cost per photo),
+# the network is fully convolutional, and the last epochs adapt it to TRAIN_SIZE.
+WARM_SIZE = (128, 192)
 
 
 def build_inputs(
@@ -144,14 +147,16 @@ def train(
     ccp_dir: Path,
     out: Path,
     *,
-    epochs: int = 30,
+    epochs: int = 12,
     batch_size: int = 8,
     lr: float = 4e-3,
     width: int = 16,
     train_size: tuple[int, int] = TRAIN_SIZE,
+    warm_size: tuple[int, int] = WARM_SIZE,
+    warm_epochs: int = 8,
     seed: int = 0,
     threads: int | None = None,
-    eval_every: int = 5,
+    eval_every: int = 6,
     log_file: Path | None = None,
 ) -> dict:
     """Train from scratch and write a checkpoint to ``out``; returns its metadata."""
@@ -180,8 +185,9 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1
     )
-    say(f"train {len(train_idx)} / val {len(val_idx)} photos at {train_size}, {epochs} epochs of "
-        f"{steps_per_epoch} steps, threads {torch.get_num_threads()}")  # fmt: skip
+    say(f"train {len(train_idx)} / val {len(val_idx)} photos, {epochs} epochs of "
+        f"{steps_per_epoch} steps ({warm_epochs} at {warm_size}, then {train_size}), "
+        f"threads {torch.get_num_threads()}")  # fmt: skip
     start = time.time()
     history = []
     for epoch in range(1, epochs + 1):
@@ -191,7 +197,8 @@ def train(
             sel = np.sort(order[step * batch_size : (step + 1) * batch_size])
             x = _batch_inputs(data, sel, maps)
             y = torch.from_numpy(data.label[sel]).long()
-            x, y = _augment(x, y, gen, train_size)
+            size = warm_size if epoch <= warm_epochs else train_size
+            x, y = _augment(x, y, gen, size)
             loss = _loss(model(x), y, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -211,6 +218,8 @@ def train(
         "input_size": list(train_size),
         "width": width,
         "epochs": epochs,
+        "warm_size": list(warm_size),
+        "warm_epochs": warm_epochs,
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
