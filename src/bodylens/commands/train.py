@@ -14,14 +14,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="CCP folder (images/, labels/, eval_label_map.json); "
                         "default ../shared/data/ccp")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--warm-epochs", type=int, default=8,
+    parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument("--warm-epochs", type=int, default=10,
                         help="first epochs at 128x192 (cheaper), the rest at 192x288")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=4e-3)
     parser.add_argument("--width", type=int, default=16, help="channel width multiplier")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1: on a busy shared machine more threads spin-wait and run ~10x slower)",
+    )
     parser.add_argument("--log", type=Path, default=None, help="also append progress here")
     parser.set_defaults(func=run_parser)
     p.set_defaults(func=lambda args: p.print_help() or 2)
