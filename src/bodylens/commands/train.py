@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--threads",
         type=int,
         default=1,
-        help="torch threads (1: on a busy shared machine more threads spin-wait and run ~10x slower)",
+        help="torch threads (on a busy shared machine more threads spin-wait: ~10x slower)",
     )
     parser.add_argument("--log", type=Path, default=None, help="also append progress here")
     parser.set_defaults(func=run_parser)
