@@ -125,7 +125,7 @@ class LocalParser:
     def __init__(self, weights: Path = WEIGHTS, threads: int | None = None) -> None:
         import torch
 
-        from bodylens.parse.model import ParserNet
+        from bodylens.parse.model import ParserNet, fuse_batchnorm
 
         if not Path(weights).is_file():
             raise FileNotFoundError(f"parser weights not found: {weights}")
@@ -134,6 +134,7 @@ class LocalParser:
         self.model = ParserNet(width=int(self.meta["width"]))
         self.model.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
         self.model.eval()
+        fuse_batchnorm(self.model)
         size = self.meta.get("input_size") or (192, 288)
         self.area = int(size[0]) * int(size[1])
         if threads:
@@ -176,11 +177,28 @@ class LocalParser:
             low = self.model(x)
             # Confidence at the network's resolution (cheap); labels from upsampled logits.
             conf_low, label_low = low[0].softmax(0).max(0)
-            logits = F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)
-            label13 = logits[0].argmax(0).to(torch.uint8).numpy()
+        label13 = upsampled_argmax(low[0].numpy(), (w, h))
         labels = split_eval13_to_atr18(label13, keypoints)
         scores = _class_scores(labels, label_low.numpy(), conf_low.numpy())
         return SegmentResult(labels, list(ATR18), scores, self.name, pose is not None)
+
+
+def upsampled_argmax(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Argmax of (C, h, w) logits bilinearly upsampled to ``size`` (w, h), as uint8.
+
+    One plane at a time with a running maximum: ~10x faster on CPU than upsampling the whole
+    stack and reducing over the class axis (a strided reduction over millions of pixels).
+    """
+    import cv2
+
+    best = cv2.resize(logits[0], size, interpolation=cv2.INTER_LINEAR)
+    label = np.zeros(best.shape, np.uint8)
+    for c in range(1, logits.shape[0]):
+        plane = cv2.resize(logits[c], size, interpolation=cv2.INTER_LINEAR)
+        better = plane > best
+        label[better] = c
+        np.maximum(best, plane, out=best)
+    return label
 
 
 def _class_scores(labels: np.ndarray, label13: np.ndarray, conf: np.ndarray) -> dict[str, float]:

@@ -26,6 +26,12 @@ CHANNEL_SEGMENTS: list[list[tuple[int, int]]] = [
     [(27, 29), (29, 31), (27, 31), (28, 30), (30, 32), (28, 32)],  # feet
 ]
 N_POSE_CHANNELS = len(CHANNEL_SEGMENTS)
+_SEG_A = torch.tensor([a for segs in CHANNEL_SEGMENTS for a, _ in segs])
+_SEG_B = torch.tensor([b for segs in CHANNEL_SEGMENTS for _, b in segs])
+_SEG_RANGES = []
+for _segs in CHANNEL_SEGMENTS:
+    _lo = _SEG_RANGES[-1][1] if _SEG_RANGES else 0
+    _SEG_RANGES.append((_lo, _lo + len(_segs)))
 
 # Skin/shoe split groups, by ATR class. "Face" includes the neck (nose to mid-shoulder), so
 # skin at a neckline goes to Face rather than to an arm.
@@ -66,14 +72,11 @@ def pose_maps(
     xs = torch.arange(w, dtype=torch.float32) + 0.5
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(1, 1, -1, 2)
     sigma = (0.12 * scale).clamp(min=2.0).view(b, 1, 1)
-    out = []
-    for segments in CHANNEL_SEGMENTS:
-        ia = torch.tensor([s[0] for s in segments])
-        ib = torch.tensor([s[1] for s in segments])
-        d2 = _segment_distance2(keypoints[:, ia], keypoints[:, ib], grid)  # (B, S, HW)
-        weight = torch.minimum(visibility[:, ia], visibility[:, ib]).unsqueeze(-1)
-        val = torch.exp(-d2 / (2 * sigma**2)) * weight
-        out.append(val.amax(dim=1))
+    # All segments in one pass, then each channel takes the max over its own segments.
+    d2 = _segment_distance2(keypoints[:, _SEG_A], keypoints[:, _SEG_B], grid)  # (B, S, HW)
+    weight = torch.minimum(visibility[:, _SEG_A], visibility[:, _SEG_B]).unsqueeze(-1)
+    val = torch.exp(-d2 / (2 * sigma**2)) * weight
+    out = [val[:, lo:hi].amax(dim=1) for lo, hi in _SEG_RANGES]
     return torch.stack(out, dim=1).reshape(b, N_POSE_CHANNELS, h, w)
 
 

@@ -112,6 +112,25 @@ class ParserNet(nn.Module):
         return self.head(y)
 
 
+@torch.no_grad()
+def fuse_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold each eval-mode BatchNorm into the convolution before it (inference only): same
+    outputs, one op fewer per layer."""
+    for module in model.modules():
+        if isinstance(module, ConvBN):
+            conv, bn = module[0], module[1]
+            if not isinstance(bn, nn.BatchNorm2d):
+                continue
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                              conv.padding, dilation=conv.dilation, groups=conv.groups,
+                              bias=True)  # fmt: skip
+            fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
+            fused.bias.copy_(bn.bias - bn.running_mean * scale)
+            module[0], module[1] = fused, nn.Identity()
+    return model
+
+
 def normalise_rgb(rgb: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) uint8/float 0..255 -> ImageNet-normalised floats."""
     mean = torch.tensor(MEAN, dtype=torch.float32).view(1, 3, 1, 1) * 255
