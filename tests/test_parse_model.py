@@ -109,7 +109,10 @@ def test_no_person_still_answers():
     result = bodylens.segment(rgb)
     assert result.labels.shape == (300, 200)
     assert result.pose_found is False
-    assert (result.labels == 0).mean() > 0.9
+    # Mostly background, and the model is less sure of anything else it sees there.
+    assert (result.labels == 0).mean() > 0.8
+    others = [v for k, v in result.scores.items() if k != "Background"]
+    assert all(v < result.scores["Background"] for v in others)
 
 
 def test_bad_input_is_a_clear_error():

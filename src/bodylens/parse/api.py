@@ -122,7 +122,9 @@ class LocalParser:
 
     name = "parser"
 
-    def __init__(self, weights: Path = WEIGHTS, threads: int | None = None) -> None:
+    def __init__(
+        self, weights: Path = WEIGHTS, threads: int | None = None, flip: bool = False
+    ) -> None:
         import torch
 
         from bodylens.parse.model import ParserNet, fuse_batchnorm
@@ -135,6 +137,8 @@ class LocalParser:
         self.model.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
         self.model.eval()
         fuse_batchnorm(self.model)
+        # Test-time flip: average the logits of the photo and its mirror (one more forward).
+        self.flip = flip
         size = self.meta.get("input_size") or (192, 288)
         self.area = int(size[0]) * int(size[1])
         if threads:
@@ -175,6 +179,8 @@ class LocalParser:
         x = torch.cat([x_rgb, person, maps], dim=1)
         with torch.inference_mode():
             low = self.model(x)
+            if self.flip:
+                low = (low + self.model(x.flip(-1)).flip(-1)) / 2
             # Confidence at the network's resolution (cheap); labels from upsampled logits.
             conf_low, label_low = low[0].softmax(0).max(0)
         label13 = upsampled_argmax(low[0].numpy(), (w, h))
