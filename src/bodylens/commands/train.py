@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="CCP folder (images/, labels/, eval_label_map.json); "
                         "default ../shared/data/ccp")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
-    parser.add_argument("--epochs", type=int, default=16)
-    parser.add_argument("--warm-epochs", type=int, default=10,
+    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--warm-epochs", type=int, default=17,
                         help="first epochs at 128x192 (cheaper), the rest at 192x288")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=4e-3)
