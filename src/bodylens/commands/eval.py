@@ -21,6 +21,12 @@ def _add_segment(targets: argparse._SubParsersAction) -> None:
                    help="val: only the parser's held-out validation ids")  # fmt: skip
     p.add_argument("--backend", choices=["parser", "segformer", "hf"], default="parser")
     p.add_argument("--model-dir", type=Path, help="SegFormer checkpoint folder")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a busy machine more threads spin-wait)",
+    )
     p.add_argument("--json", type=Path, help="write the full report (with confusion) here")
     p.set_defaults(func=run_segment)
 
@@ -53,6 +59,10 @@ def run_segment(args: argparse.Namespace) -> int:
         stems = [p.stem for p in args.images.iterdir()]
         val = set(validation_ids(stems))
         ids = val if ids is None else ids & val
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     backend = get_backend(args.backend, model_dir=args.model_dir)
     report = evaluate_folder(args.images, args.labels, scoring, backend, ids=ids,
                              label_suffix=args.label_suffix, progress=True)  # fmt: skip

@@ -31,6 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="parser (built in), segformer (--model-dir) or hf (remote API)",
     )
     p.add_argument("--model-dir", type=Path, help="SegFormer checkpoint folder")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per photo (default 1: on a busy machine more threads spin-wait; "
+        "use --workers to parallelise)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -66,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
+    _set_threads(args.threads)
     backend = get_backend(args.backend, model_dir=args.model_dir)
     stems = _out_stems(files)
 
@@ -126,6 +134,13 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['images_per_second']} images/s -> {args.out}"
     )
     return 1 if failed else 0
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _report_failure(bar, path: Path, message: str) -> None:
