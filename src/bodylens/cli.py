@@ -16,8 +16,11 @@ COMMAND_MODULES = [
     "serve",
     "warmup",
     "measure",
+    "segment",
     "hands",
     "video",
+    "train",
+    "eval",
 ]
 
 

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     workers: int = 2
     jobs_dir: Path = Path.home() / ".cache" / "bodylens" / "jobs"
     log_level: str = "INFO"
+    hf_token: str | None = Field(default=None, description="Token for the remote HF backend.")
+    hf_api_url: str = (
+        "https://router.huggingface.co/hf-inference/models/sayeed99/segformer_b3_clothes"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -17,6 +17,7 @@ PROVIDERS = {
     "hands": "bodylens.detect.hands",
     "anny": "bodylens.body.model",
     "anny-video": "bodylens.video.mesh",
+    "parser": "bodylens.parse.api",
 }
 
 _factories: dict[str, Callable[[], Any]] = {}

@@ -26,6 +26,7 @@ log = logging.getLogger("bodylens.serve")
 # Modules in bodylens.serve.routes that define `router` and `MODELS`.
 ROUTE_MODULES: list[str] = [
     "measure",
+    "segment",
     "hands",
     "jobs",
 ]

@@ -1,0 +1,57 @@
+"""`bodylens train <model>`: reproduce shipped weights from the data on this machine."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model from its data (reproduces shipped weights)")
+    targets = p.add_subparsers(dest="target", metavar="MODEL")
+    parser = targets.add_parser("parser", help="the clothing parser, on CCP")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="CCP folder (images/, labels/, eval_label_map.json); "
+                        "default ../shared/data/ccp")  # fmt: skip
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
+    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--warm-epochs", type=int, default=17,
+                        help="first epochs at 128x192 (cheaper), the rest at 192x288")  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=4e-3)
+    parser.add_argument("--width", type=int, default=16, help="channel width multiplier")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (on a busy shared machine more threads spin-wait: ~10x slower)",
+    )
+    parser.add_argument("--log", type=Path, default=None, help="also append progress here")
+    parser.set_defaults(func=run_parser)
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+
+
+def run_parser(args: argparse.Namespace) -> int:
+    from bodylens.errors import InputError
+    from bodylens.parse.data import default_ccp_dir
+    from bodylens.parse.train import train
+
+    data = args.data or default_ccp_dir()
+    if not (data / "images").is_dir() or not (data / "eval_label_map.json").is_file():
+        raise InputError(f"{data} is not a CCP folder (images/, labels/, eval_label_map.json)")
+    meta = train(
+        data,
+        args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        width=args.width,
+        warm_epochs=args.warm_epochs,
+        seed=args.seed,
+        threads=args.threads,
+        log_file=args.log,
+    )
+    last = meta["history"][-1] if meta["history"] else {}
+    print(f"wrote {args.out}; validation (network size) {last}")
+    return 0
