@@ -23,6 +23,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     logging.getLogger("bodylens").setLevel(settings.log_level.upper())
+    import torch
+
+    torch.set_num_threads(max(1, settings.torch_threads))
     if args.no_preload:
         settings.preload_models = False
     app = create_app(settings)
