@@ -10,5 +10,6 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first and exactly: any looser request would pull the CUDA build (several GB).
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[dev]"
+# The segformer extra (transformers) lets the tests cover the user-supplied SegFormer backend.
+.venv/bin/python -m pip install -q -e ".[dev,segformer]"
 .venv/bin/bodylens warmup
