@@ -69,6 +69,7 @@ def test_contract_exact_keys_in_cm(client, photo_url, server):
     assert 55 < body["taille"] < 130
     assert 75 < body["hanche"] < 140
     assert 45 < body["longueur_bras"] < 80
+    assert r.headers["X-Bodylens-Scale"] == "height"
     # Privacy: the log holds measurements, never the URL's query nor image bytes.
     log = server.log()
     assert "s3cr3t" not in log and "photo123" not in log
@@ -180,6 +181,10 @@ def test_detail_mode_and_mesh(client, photo_url):
     r = client.post("/estimate?detail=true", json={"photo_url": photo_url, "height_cm": 180,
                                                    "measures_table": ["waist"]})  # fmt: skip
     assert r.status_code == 200 and "warnings" in r.json()
+    r = client.post("/estimate", json={"photo_url": photo_url, "measures_table": ["waist"]})
+    assert list(r.json()) == ["waist"]
+    assert r.headers["X-Bodylens-Scale"] == "guessed"
+    assert "guess" in r.headers["X-Bodylens-Warnings"]
 
 
 def test_api_key_and_cors(server, photo_url):

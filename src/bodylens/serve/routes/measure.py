@@ -164,7 +164,11 @@ async def _handle(request: Request, detail: bool) -> JSONResponse:
         len(result.values), elapsed, result.scale_source, len(result.warnings), result.values,
     )  # fmt: skip
     if not detail:
-        return JSONResponse(result.values)
+        # The body must hold exactly the requested keys, so the caveats travel as headers.
+        headers = {"X-Bodylens-Scale": result.scale_source}
+        if result.warnings:
+            headers["X-Bodylens-Warnings"] = " | ".join(result.warnings)[:2000]
+        return JSONResponse(result.values, headers=headers)
     body = result.to_dict(include_mesh=req.mesh or False)
     return JSONResponse(body)
 
