@@ -334,13 +334,15 @@ def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
     verts = model.posed_full(fit.phenotype, fit.local_changes, fit.bone_rotvecs)
     rot = (_BASE @ roma.rotvec_to_rotmat(torch.as_tensor(fit.root_rotvec)[None].float()))[0]
     cam = verts @ rot.numpy().T.astype(np.float64) + fit.translation
-    uv = fit.focal * cam[:, :2] / cam[:, 2:3] + np.array(fit.principal)
+    uv = fit.focal * cam[:, :2] / cam[:, 2:3] + np.array(fit.principal) + fit.mask_shift_px
     h, w = mask.shape
     s = 256.0 / max(h, w)
     small = cv2.resize(mask.astype(np.uint8), (round(w * s), round(h * s)), cv2.INTER_NEAREST)
-    tris = np.round(uv[model.faces] * s).astype(np.int32)
+    tris = np.round(uv[model.faces] * s * 4).astype(np.int32)  # 2 fractional bits
     body = np.zeros_like(small)
-    cv2.fillPoly(body, list(tris), 1)
+    # One call per triangle: fillPoly on a list would apply the even-odd rule to overlaps.
+    for tri in tris:
+        cv2.fillConvexPoly(body, tri, 1, shift=2)
     body = cv2.dilate(body, np.ones((3, 3), np.uint8))
     extra = float(np.logical_and(small > 0, body == 0).sum())
     return extra / max(float(body.sum()), 1.0)

@@ -19,7 +19,9 @@ on a ~2,600-vertex subsample, optimised with Adam for a few hundred steps:
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -32,6 +34,23 @@ from bodylens.detect.pose import LANDMARK_INDEX, PoseResult
 
 # Assumed focal length over the image's long side (about a 35 mm-equivalent lens).
 FOCAL_PER_LONG_SIDE = 1.0
+# Outline term: use every n-th fit vertex, and ignore gaps below this fraction of the
+# person's height (about half the vertex spacing).
+OUTLINE_STRIDE = 1
+OUTLINE_SLACK = 0.008
+# Loss weights (tuned on benchmarks/measure_synthetic.py renders).
+WEIGHTS = {
+    "keypoints": 1.0,
+    "inside": 20.0,
+    "outline": 15.0,
+    "pose": 0.02,
+    "root": 0.0,
+    "local": 0.002,
+    "pheno": 0.02,
+}
+ITERATIONS = (40, 80, 80)  # pose only, + phenotype, + local changes
+LR = 0.03
+SHAPE_LR_FACTOR = 2.0
 # Average adult statures (m) used when no height is given.
 DEFAULT_STATURE = {"male": 1.76, "female": 1.63, None: 1.70}
 
@@ -85,6 +104,7 @@ class FitResult:
     target_stature_m: float
     losses: dict[str, float]
     keypoint_error: float  # median keypoint distance / person height in the image
+    mask_shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))  # mask vs keypoints
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -183,6 +203,9 @@ class _Params(torch.nn.Module):
         self.bones = torch.nn.Parameter(torch.zeros(1, n_bones, 3))
         self.root = torch.nn.Parameter(torch.zeros(1, 3))
         self.transl = torch.nn.Parameter(torch.zeros(1, 3))
+        # MediaPipe's mask and its landmarks can be misregistered by a few pixels; a free
+        # 2D offset of the mask keeps that from being absorbed as extra body width.
+        self.mask_shift = torch.nn.Parameter(torch.zeros(1, 1, 2))
         lo = torch.tensor([r[0] for r in _PHENO_RANGE.values()])
         hi = torch.tensor([r[1] for r in _PHENO_RANGE.values()])
         self.register_buffer("lo", lo[None])
@@ -219,24 +242,45 @@ def fit_photo(
     *,
     stature_m: float,
     sex: str | None = None,
-    iterations: tuple[int, int] = (50, 150),
+    iterations: tuple[int, int, int] = ITERATIONS,
+    focal_px: float | None = None,
     progress=None,
 ) -> FitResult:
     """Fit Anny to one front photo's keypoints and binary person ``mask``."""
 
-    threads = torch.get_num_threads()
-    # Small tensors: intra-op threads only add overhead (and thrash a shared CPU).
-    torch.set_num_threads(1)
+    with _single_thread():
+        return _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress)
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 0
+
+
+@contextlib.contextmanager
+def _single_thread():
+    """Small tensors: torch's intra-op threads only add overhead (and thrash a shared CPU).
+    The setting is process-wide, so concurrent fits share it: the first one in lowers it and
+    the last one out restores it."""
+    global _threads_users, _threads_saved
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
     try:
-        return _fit(model, pose, mask, stature_m, sex, iterations, progress)
+        yield
     finally:
-        torch.set_num_threads(threads)
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
 
 
-def _fit(model, pose, mask, stature_m, sex, iterations, progress) -> FitResult:
+def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> FitResult:
     t0 = time.perf_counter()
     obs = _Observations(pose, mask)
-    focal_n = FOCAL_PER_LONG_SIDE
+    focal_n = focal_px / obs.long if focal_px else FOCAL_PER_LONG_SIDE
     gender0 = {"male": 0.05, "female": 0.95}.get(sex or "", 0.5)
     pheno0 = {
         "gender": gender0,
@@ -278,7 +322,7 @@ def _fit(model, pose, mask, stature_m, sex, iterations, progress) -> FitResult:
 
     stature_vertices = [model.fit_top, *model.fit_soles]
     # The outline term only needs a sparser cover of the body than the other terms.
-    outline_vertices = torch.arange(0, len(model.fit_index), 2)
+    outline_vertices = torch.arange(0, len(model.fit_index), OUTLINE_STRIDE)
 
     def losses(p: _Params, shape: bool) -> dict[str, torch.Tensor]:
         fixed = None
@@ -288,35 +332,50 @@ def _fit(model, pose, mask, stature_m, sex, iterations, progress) -> FitResult:
         verts, kps, rest = model_eval(p, fixed)
         uv_kp = _project(kps[:, _ANNY_IDX], p.root, p.transl, focal_n)
         d = torch.linalg.norm(uv_kp - obs.kp[None], dim=-1) / h_n
-        out = {"keypoints": (vis_w * _robust(d, 0.05)).sum() / vis_w.sum().clamp(min=1e-6)}
-        uv = _project(verts, p.root, p.transl, focal_n)
-        out["inside"] = (obs.sample_dt(uv) / h_n).square().mean() * 40.0
+        kp_loss = (vis_w * _robust(d, 0.05)).sum() / vis_w.sum().clamp(min=1e-6)
+        out = {"keypoints": WEIGHTS["keypoints"] * kp_loss}
+        uv = _project(verts, p.root, p.transl, focal_n) + p.mask_shift
+        out["inside"] = (obs.sample_dt(uv) / h_n).mean() * WEIGHTS["inside"]
         dmin = torch.cdist(obs.outline[None], uv[:, outline_vertices]).amin(dim=-1) / h_n
-        out["outline"] = _robust(dmin, 0.03).mean() * 2.0
-        out["pose_prior"] = 0.02 * p.bones.square().sum() + 0.05 * p.root[:, [0, 2]].square().sum()
+        # Dead zone: even a perfect fit leaves gaps between the sparse vertices and the
+        # outline; penalising them would inflate the body.
+        out["outline"] = _robust(torch.relu(dmin - OUTLINE_SLACK), 0.03).mean() * WEIGHTS["outline"]
+        out["pose_prior"] = (
+            WEIGHTS["pose"] * p.bones.square().sum() + WEIGHTS["root"] * p.root.square().sum()
+        )
         if shape:
             ends = rest[0, stature_vertices, 2]
             stature = ends[0] - torch.minimum(ends[1], ends[2])
             out["stature"] = 50.0 * ((stature - stature_t) / stature_t).square()
             out["shape_prior"] = (
-                0.01 * p.local().square().sum()
-                + 0.02 * ((p.phenotype() - pheno_prior)[:, [0, 1]]).square().sum()
+                WEIGHTS["local"] * p.local().square().sum()
+                + WEIGHTS["pheno"] * ((p.phenotype() - pheno_prior)[:, [0, 1]]).square().sum()
             )
         return out
 
     history: dict[str, float] = {}
+    # Pose first, then the phenotype (body type explains most of the outline with realistic
+    # depth), then the local controls for what the phenotype cannot explain.
     stages = [
-        (iterations[0], False, 0.03, ["bones", "root", "transl"]),
-        (iterations[1], True, 0.03, ["bones", "root", "transl", "pheno_raw", "local_raw"]),
+        (iterations[0], False, LR, ["bones", "root", "transl", "mask_shift"]),
+        (iterations[1], True, LR, ["bones", "root", "transl", "mask_shift", "pheno_raw"]),
+        (
+            iterations[2],
+            True,
+            LR,
+            ["bones", "root", "transl", "mask_shift", "pheno_raw", "local_raw"],
+        ),
     ]
     total = sum(s[0] for s in stages)
     done = 0
     for n_iter, shape, lr, names in stages:
         groups = []
         for name in names:
-            rate = lr * (2.0 if name in ("pheno_raw", "local_raw") else 1.0)
+            rate = lr * (SHAPE_LR_FACTOR if name in ("pheno_raw", "local_raw") else 1.0)
             if name == "transl":
                 rate = lr * 0.5
+            if name == "mask_shift":
+                rate = lr * 0.02
             groups.append({"params": [getattr(params, name)], "lr": rate})
         opt = torch.optim.Adam(groups)
         for it in range(n_iter):
@@ -350,6 +409,7 @@ def _fit(model, pose, mask, stature_m, sex, iterations, progress) -> FitResult:
         target_stature_m=stature_m,
         losses=history,
         keypoint_error=kp_err,
+        mask_shift_px=params.mask_shift[0, 0].detach().numpy() * obs.long,
         timings={"fit_init": t_init - t0, "fit_optimise": t_fit - t_init},
     )
 

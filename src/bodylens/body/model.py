@@ -216,7 +216,11 @@ class AnnyBody:
             extrapolate=False,
         )
         w = w @ self.t_projection
-        return torch.cat([w, torch.relu(local), torch.relu(-local)], dim=1)
+        # Written so both halves get a gradient at exactly zero (torch.relu's is 0 there,
+        # which would leave the local changes stuck at their initial value).
+        pos = local * (local >= 0).to(local.dtype)
+        neg = -local * (local <= 0).to(local.dtype)
+        return torch.cat([w, pos, neg], dim=1)
 
     def rest_fit(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rest subsample vertices (B, Vs, 3) and rest bone poses (B, J, 4, 4), float32."""

@@ -1,0 +1,180 @@
+"""`bodylens.measure` end to end: synthetic renders of known bodies, a real photo, refusals,
+and the `bodylens measure` command (needs the Anny cache and MediaPipe)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bodylens.body.api import measure
+from bodylens.errors import InputError, Unprocessable
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CCP_PHOTO = SHARED / "data" / "ccp" / "images" / "0002.jpg"
+needs_ccp = pytest.mark.skipif(
+    not CCP_PHOTO.is_file(), reason=f"shared data not found at {CCP_PHOTO}"
+)
+
+
+# --- input validation (fast: refused before any model is loaded) -------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"height_cm": 300}, "height_cm"),
+        ({"height_cm": 20}, "height_cm"),
+        ({"weight_kg": 5}, "weight_kg"),
+        ({"sex": "robot"}, "sex"),
+        ({"measures": ["chest", "nope"]}, "unknown measure"),
+        ({"measures": []}, "empty"),
+    ],
+)
+def test_bad_arguments_are_input_errors(kwargs, fragment):
+    with pytest.raises(InputError, match=fragment):
+        measure(np.zeros((64, 64, 3), np.uint8), **kwargs)
+
+
+def test_unreadable_image_is_input_error(tmp_path):
+    with pytest.raises(InputError):
+        measure(tmp_path / "missing.jpg")
+
+
+# --- real pipeline ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def synthetic():
+    """A render of a known body, with its true measurements."""
+    from bodylens.body import measurements
+    from bodylens.body.model import FIT_BONES, get_body_model
+    from bodylens.body.render import place_body, render_body, skin_and_clothes_colors
+
+    model = get_body_model()
+    phenotype = dict(gender=0.2, age=0.8, muscle=0.5, weight=0.6, height=0.55, proportions=0.5)
+    local = {"measure-waist-circ-incr": 0.3, "measure-hips-circ-incr": -0.2}
+    rest = model.rest_body(phenotype, local)
+    truth = measurements.compute(model, rest)
+    pose = np.zeros((len(FIT_BONES), 3))
+    pose[FIT_BONES.index("upperarm01.L"), 1] = 0.15
+    pose[FIT_BONES.index("upperarm01.R"), 1] = -0.15
+    verts = model.posed_full(phenotype, local, pose)
+    rng = np.random.default_rng(3)
+    lab = model.bone_labels
+    colors = skin_and_clothes_colors(
+        model.part,
+        rest.vertices[:, 2],
+        model.faces,
+        rng,
+        waist_z=float(rest.bone_heads[lab.index("spine03"), 2]),
+        ankle_z=float(rest.bone_heads[lab.index("foot.R"), 2]),
+        neck_z=float(rest.bone_heads[lab.index("neck01"), 2]),
+    )
+    cam = place_body(verts, 720, 1080, focal=1000.0, fill=0.8, camera_height_m=1.3)
+    image = render_body(
+        verts, model.faces, cam, face_colors=colors, background="cluttered", rng=rng
+    )
+    return image, truth
+
+
+@pytest.mark.slow
+def test_fit_recovers_known_body(synthetic):
+    image, truth = synthetic
+    result = measure(image, height_cm=round(truth["height"], 1), with_mesh=True)
+    assert result.scale_source == "height"
+    assert set(result.values) == set(truth)
+    assert abs(result.values["height"] - truth["height"]) < 1.0
+    for name, tol in [("chest_girth", 8), ("waist_girth", 8), ("hip_girth", 8), ("neck_girth", 4),
+                      ("thigh_girth", 6), ("inside_leg", 4), ("shoulder_width", 4)]:  # fmt: skip
+        assert abs(result.values[name] - truth[name]) < tol, (name, result.values[name], truth)
+    assert result.mesh is not None and result.mesh.vertices.shape == (13718, 3)
+    glb = result.mesh.to_glb()
+    assert glb[:4] == b"glTF" and len(glb) > 200_000
+
+
+@pytest.mark.slow
+def test_requested_names_are_the_keys(synthetic):
+    image, truth = synthetic
+    asked = ["tour_poitrine", "taille", "hanche", "longueur_bras", "Hips"]
+    result = measure(image, measures=asked)  # no height: the scale is guessed
+    assert list(result.values) == asked
+    assert all(isinstance(v, float) and v == round(v, 1) for v in result.values.values())
+    assert result.values["hanche"] == result.values["Hips"]
+    assert result.scale_source == "guessed"
+    assert any("no height given" in w for w in result.warnings)
+    detail = result.to_dict()
+    json.dumps(detail)
+    assert detail["units"] == "cm" and detail["measurements"] == result.values
+    d0 = detail["details"][0]
+    assert d0["name"] == "chest_girth" and d0["requested"] == "tour_poitrine"
+    assert d0["uncertainty"] > 0 and d0["unit"] == "cm" and d0["iso"].startswith("ISO 8559-1")
+    assert set(detail["body"]["phenotype"]) >= {"gender", "weight", "height"}
+
+
+@pytest.mark.slow
+@needs_ccp
+def test_real_photo_returns_every_measure():
+    from bodylens.body.measurements import canonical_names
+
+    result = measure(CCP_PHOTO, height_cm=170, sex="female")
+    assert list(result.values) == canonical_names()
+    assert result.values["height"] == 170.0
+    assert 60 < result.values["waist_girth"] < 140
+    assert 70 < result.values["hip_girth"] < 150
+    assert result.timings["total"] > 0
+
+
+@pytest.mark.slow
+def test_no_person_is_unprocessable():
+    rng = np.random.default_rng(0)
+    sky = np.full((480, 640, 3), (135, 190, 235), np.uint8)
+    sky = np.clip(sky + rng.normal(0, 4, sky.shape), 0, 255).astype(np.uint8)
+    with pytest.raises(Unprocessable, match="no person found"):
+        measure(sky, height_cm=170)
+
+
+@pytest.mark.slow
+def test_cropped_above_knees_names_feet(synthetic):
+    image, _ = synthetic
+    cropped = image[: int(image.shape[0] * 0.55)]
+    with pytest.raises(Unprocessable) as err:
+        measure(cropped, height_cm=170)
+    assert "feet" in err.value.to_json()["missing"]
+    assert "cut off" in err.value.message
+
+
+@pytest.mark.slow
+@needs_ccp
+def test_real_photo_cropped_above_knees_names_feet():
+    from bodylens.io.images import load_image
+
+    image = load_image(CCP_PHOTO)
+    with pytest.raises(Unprocessable) as err:
+        measure(image[: int(image.shape[0] * 0.5)], height_cm=170)
+    assert err.value.status == 422 and "feet" in err.value.to_json()["missing"]
+
+
+@pytest.mark.slow
+def test_cli_json_and_mesh(synthetic, tmp_path, capsys):
+    from bodylens.cli import main
+    from bodylens.io.images import encode_png
+
+    image, truth = synthetic
+    photo = tmp_path / "body.png"
+    photo.write_bytes(encode_png(image))
+    mesh = tmp_path / "body.obj"
+    height = f"{truth['height']:.1f}"
+    code = main(["measure", str(photo), "--height-cm", height, "--measures", "chest,waist,hips",
+                 "--mesh", str(mesh), "--json"])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out["measurements"]) == ["chest", "waist", "hips"]
+    obj = mesh.read_text().splitlines()
+    assert sum(line.startswith("v ") for line in obj) == 13718
+    assert sum(line.startswith("f ") for line in obj) == 27420
+
+
+def test_cli_unknown_measure_exits_1(capsys):
+    from bodylens.cli import main
+
+    assert main(["measure", "x.jpg", "--measures", "chest,nope"]) == 1
+    assert "unknown measure" in capsys.readouterr().err

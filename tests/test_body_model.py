@@ -1,0 +1,80 @@
+"""Anny wrapper and tape-measure definitions on known bodies (needs the Anny cache)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bodylens.body import measurements
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model():
+    from bodylens.body.model import get_body_model
+
+    return get_body_model()
+
+
+@pytest.fixture(scope="module")
+def default_cm(model):
+    return measurements.compute(model, model.rest_body())
+
+
+def test_default_body_in_sane_ranges(default_cm):
+    cm = default_cm
+    assert 160 < cm["height"] < 166  # Anny's default body is ~162.6 cm
+    assert 60 < cm["waist_girth"] < 80
+    assert cm["underbust_girth"] < cm["chest_girth"] < cm["hip_girth"] + 5
+    assert cm["waist_girth"] < cm["hip_girth"]
+    assert 30 < cm["neck_girth"] < 40 and 50 < cm["head_girth"] < 60
+    assert 35 < cm["shoulder_width"] < 46
+    assert cm["ankle_girth"] < cm["calf_girth"] < cm["thigh_girth"]
+    assert cm["wrist_girth"] < cm["upper_arm_girth"]
+    assert 0.4 < cm["inside_leg"] / cm["height"] < 0.52
+    assert cm["inside_leg"] < cm["waist_height"] < cm["height"]
+
+
+def test_waist_matches_anny_anthropometry(model, default_cm):
+    """Anny measures the waist along a fixed vertex loop; our tape (convex hull at the
+    narrowest level) must agree within a few cm on the default body."""
+    import anny
+
+    rest = model.rest_body()
+    theirs = 100 * float(
+        anny.Anthropometry(model.anny).waist_circumference(torch.as_tensor(rest.vertices)[None])
+    )
+    assert abs(default_cm["waist_girth"] - theirs) < 5.0
+    assert abs(default_cm["height"] - 100 * float(np.ptp(rest.vertices[:, 2]))) < 1e-6
+
+
+def test_measurements_follow_shape_controls(model, default_cm):
+    bigger = measurements.compute(
+        model,
+        model.rest_body(None, {"measure-waist-circ-incr": 0.8, "measure-hips-circ-incr": 0.8}),
+        ["waist_girth", "hip_girth", "neck_girth"],
+    )
+    assert bigger["waist_girth"] > default_cm["waist_girth"] + 3
+    assert bigger["hip_girth"] > default_cm["hip_girth"] + 3
+    assert abs(bigger["neck_girth"] - default_cm["neck_girth"]) < 1.0
+    heavy = measurements.compute(model, model.rest_body({"weight": 1.0}), ["chest_girth"])
+    assert heavy["chest_girth"] > default_cm["chest_girth"] + 2
+
+
+def test_reduced_fit_model_matches_anny(model):
+    """The float32 subsample the fit optimises poses exactly like Anny's own forward."""
+    from bodylens.body.model import FIT_BONES, FIT_LOCAL_CHANGES
+
+    rng = np.random.default_rng(0)
+    rot = rng.normal(0, 0.3, (len(FIT_BONES), 3))
+    pheno = dict(gender=0.3, age=0.8, muscle=0.6, weight=0.7, height=0.4, proportions=0.5)
+    local = {k: float(rng.uniform(-0.5, 0.5)) for k in FIT_LOCAL_CHANGES}
+    full = model.posed_full(pheno, local, rot)
+    coeffs = model.coefficients(
+        torch.tensor([[pheno[k] for k in model.phenotype_labels]]),
+        torch.tensor([[local[k] for k in FIT_LOCAL_CHANGES]]),
+    )
+    verts, _, _ = model.posed_fit(coeffs, model.deltas(torch.as_tensor(rot).float()[None]))
+    assert np.abs(full[model.fit_index] - verts[0].detach().numpy()).max() < 1e-4
