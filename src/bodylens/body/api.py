@@ -194,7 +194,8 @@ def measure(
     if measures is not None:
         if isinstance(measures, str):
             measures = [m for m in measures.split(",") if m.strip()]
-        requested = [str(m).strip() for m in measures]
+        # Keys of the answer are the names exactly as sent (the service echoes them back).
+        requested = [str(m) for m in measures]
         if not requested:
             raise InputError("measures is empty: ask for at least one measurement")
         canonical = resolve_measures(requested)

@@ -44,11 +44,12 @@ WEIGHTS = {
     "inside": 20.0,
     "outline": 15.0,
     "pose": 0.02,
-    "root": 0.0,
+    "yaw": 0.5,  # turning about the vertical is weakly observed: keep it small
     "local": 0.002,
     "pheno": 0.02,
 }
 ITERATIONS = (40, 80, 80)  # pose only, + phenotype, + local changes
+ORIENTATION_EVERY = 10  # shape steps between refreshes of the rest bone orientations
 LR = 0.03
 SHAPE_LR_FACTOR = 2.0
 # Average adult statures (m) used when no height is given.
@@ -293,12 +294,23 @@ def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> F
     params = _Params(len(FIT_LOCAL_CHANGES), len(FIT_BONES), pheno0)
     pheno_prior = params.phenotype().detach().clone()
 
+    cache: dict[str, object] = {}
+
     def model_eval(
-        p: _Params, coeffs: torch.Tensor | None = None
+        p: _Params, shape: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if coeffs is None:
-            coeffs = model.coefficients(p.phenotype(), p.local())
-        return model.posed_fit(coeffs, model.deltas(p.bones))
+        if not shape:  # shape fixed: reuse the rest body
+            if "rest" not in cache:
+                with torch.no_grad():
+                    cache["rest"] = model.rest_fit(model.coefficients(p.phenotype(), p.local()))
+            return model.posed_fit(None, model.deltas(p.bones), rest=cache["rest"])
+        cache.pop("rest", None)
+        coeffs = model.coefficients(p.phenotype(), p.local())
+        steps = int(cache.get("steps", 0))
+        if steps % ORIENTATION_EVERY == 0:
+            cache["orientation"] = model.orientation(coeffs)
+        cache["steps"] = steps + 1
+        return model.posed_fit(coeffs, model.deltas(p.bones), orientation=cache["orientation"])
 
     # --- initialisation: depth from the person's height in the image, centre from the mask.
     with torch.no_grad():
@@ -325,11 +337,7 @@ def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> F
     outline_vertices = torch.arange(0, len(model.fit_index), OUTLINE_STRIDE)
 
     def losses(p: _Params, shape: bool) -> dict[str, torch.Tensor]:
-        fixed = None
-        if not shape:
-            with torch.no_grad():
-                fixed = model.coefficients(p.phenotype(), p.local())
-        verts, kps, rest = model_eval(p, fixed)
+        verts, kps, rest = model_eval(p, shape)
         uv_kp = _project(kps[:, _ANNY_IDX], p.root, p.transl, focal_n)
         d = torch.linalg.norm(uv_kp - obs.kp[None], dim=-1) / h_n
         kp_loss = (vis_w * _robust(d, 0.05)).sum() / vis_w.sum().clamp(min=1e-6)
@@ -341,7 +349,7 @@ def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> F
         # outline; penalising them would inflate the body.
         out["outline"] = _robust(torch.relu(dmin - OUTLINE_SLACK), 0.03).mean() * WEIGHTS["outline"]
         out["pose_prior"] = (
-            WEIGHTS["pose"] * p.bones.square().sum() + WEIGHTS["root"] * p.root.square().sum()
+            WEIGHTS["pose"] * p.bones.square().sum() + WEIGHTS["yaw"] * p.root[:, 2].square().sum()
         )
         if shape:
             ends = rest[0, stature_vertices, 2]

@@ -13,7 +13,6 @@ two fits can run concurrently on the shared instance.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -222,18 +221,25 @@ class AnnyBody:
         neg = -local * (local <= 0).to(local.dtype)
         return torch.cat([w, pos, neg], dim=1)
 
-    def rest_fit(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rest subsample vertices (B, Vs, 3) and rest bone poses (B, J, 4, 4), float32."""
+    def orientation(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """Rest bone orientations (B, J, 3, 3), without gradient.
+
+        They move very little with shape, so the fit treats them as constants (refreshed now
+        and then): no gradient through the SVD saves a third of the step time."""
         import roma
 
-        verts = self.t_template + torch.einsum("bk,kvd->bvd", coeffs, self.t_blend)
-        heads = self.t_heads + torch.einsum("bk,kjd->bjd", coeffs, self.t_heads_blend)
-        # Bone orientations move very little with shape; no gradient through the SVD saves
-        # a third of the step time.
         with torch.no_grad():
             c = coeffs.detach()
             orient = self.t_orient + torch.einsum("bk,kjmn->bjmn", c, self.t_orient_blend)
-            rot = roma.special_procrustes(orient)
+            return roma.special_procrustes(orient)
+
+    def rest_fit(
+        self, coeffs: torch.Tensor, orientation: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rest subsample vertices (B, Vs, 3) and rest bone poses (B, J, 4, 4), float32."""
+        verts = self.t_template + torch.einsum("bk,kvd->bvd", coeffs, self.t_blend)
+        heads = self.t_heads + torch.einsum("bk,kjd->bjd", coeffs, self.t_heads_blend)
+        rot = self.orientation(coeffs) if orientation is None else orientation
         poses = torch.cat(
             [
                 torch.cat([rot, heads[..., None]], dim=-1),
@@ -261,13 +267,22 @@ class AnnyBody:
         return torch.cat([torch.cat([rot, zeros], dim=-1), bottom], dim=-2)
 
     def posed_fit(
-        self, coeffs: torch.Tensor, deltas: torch.Tensor
+        self,
+        coeffs: torch.Tensor | None,
+        deltas: torch.Tensor,
+        *,
+        orientation: torch.Tensor | None = None,
+        rest: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Posed subsample vertices (B, Vs, 3), keypoints (B, 23, 3), root at origin, and
-        the rest subsample vertices (B, Vs, 3)."""
+        the rest subsample vertices (B, Vs, 3). ``rest`` (vertices, bone poses) skips the
+        shape computation when the shape is fixed."""
         from anny.utils import kinematics
 
-        rest_v, rest_poses = self.rest_fit(coeffs)
+        if rest is None:
+            rest_v, rest_poses = self.rest_fit(coeffs, orientation)
+        else:
+            rest_v, rest_poses = rest
         transforms, _ = kinematics.forward_kinematic(
             self.kinematic_chain, rest_poses, deltas, "local-ref", self.t_ref_orient
         )
@@ -333,12 +348,8 @@ def _anchor_dict(m) -> dict[str, torch.Tensor]:
     return {name: getattr(m.anchors, name) for name in dict(m.anchors.named_buffers())}
 
 
-_lock = threading.Lock()
-
-
 @registry.register("anny")
 def _build_anny() -> AnnyBody:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     return AnnyBody()
 
 
