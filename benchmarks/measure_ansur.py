@@ -171,7 +171,7 @@ def run_fits(n: int, seed: int, out: Path) -> list[dict]:
 
 def calibrate(records: list[dict]):
     """Reading ratio and σ per view set (photo ANSUR-definition value vs truth), then the σ
-    scale that makes the fused ±σ cover 68 % (pooled over with and without weight)."""
+    scale that makes the fused ±σ cover 68 % (with and without weight separately)."""
     from bodylens.body import fusion
     from bodylens.body.uncertainty import sigma_scale
 
@@ -187,26 +187,26 @@ def calibrate(records: list[dict]):
                 continue
             k = float(np.median(photo / truth))
             ratio[views][name] = k
-            sigma[views][name] = float(max(np.std(photo / k - truth, ddof=1), 0.3))
+            # Robust σ (MAD): the fusion down-weights outlying readings by itself.
+            e = photo / k - truth
+            sigma[views][name] = float(max(1.4826 * np.median(np.abs(e - np.median(e))), 0.3))
     cal = fusion.Calibration(ratio, sigma, {}, "benchmarks/measure_ansur.py --calibrate")
     scale: dict[str, dict[str, float]] = {}
-    for views in fusion.VIEWS:
+    for views, with_w in CONFIGS:
         err: dict[str, list[float]] = {}
         sd: dict[str, list[float]] = {}
         for r in records:
             if "photo_ansur_cm" not in r["runs"].get(views, {}):
                 continue
-            for with_w in (True, False):
-                f = _fuse(r, views, with_w, cal)
-                for n, (m, s) in f.ansur.items():
-                    err.setdefault(n, []).append(m - r["truth_ansur_def"][n])
-                    sd.setdefault(n, []).append(s)
-                if not with_w:
-                    err.setdefault("weight", []).append(
-                        f.mass_kg[0] - r["truth_ansur_def"]["weight"]
-                    )
-                    sd.setdefault("weight", []).append(f.mass_kg[1])
-        scale[views] = {n: sigma_scale(np.array(err[n]), np.array(sd[n])) for n in err}
+            f = _fuse(r, views, with_w, cal)
+            for n, (m, s) in f.ansur.items():
+                err.setdefault(n, []).append(m - r["truth_ansur_def"][n])
+                sd.setdefault(n, []).append(s)
+            if not with_w:
+                err.setdefault("weight", []).append(f.mass_kg[0] - r["truth_ansur_def"]["weight"])
+                sd.setdefault("weight", []).append(f.mass_kg[1])
+        mode = views if with_w else f"{views}_noweight"
+        scale[mode] = {n: sigma_scale(np.array(err[n]), np.array(sd[n])) for n in err}
     return fusion.Calibration(ratio, sigma, scale, cal.source)
 
 
@@ -235,7 +235,13 @@ def score(records: list[dict], cross_fit: bool = True) -> dict:
     out: dict = {}
     for views, with_w in CONFIGS:
         key = f"{views}|{'weight' if with_w else 'no weight'}"
-        acc: dict[str, dict[str, list[float]]] = {"fused": {}, "table": {}, "photo": {}, "sd": {}}
+        acc: dict[str, dict[str, list[float]]] = {
+            "fused": {},
+            "table": {},
+            "photo": {},
+            "photo_cal": {},
+            "sd": {},
+        }
         mass: list[float] = []
         for half, cal in zip(halves, cals, strict=True):
             for r in half:
@@ -248,6 +254,8 @@ def score(records: list[dict], cross_fit: bool = True) -> dict:
                     acc["fused"].setdefault(n, []).append(f.ansur[n][0] - ta)
                     acc["sd"].setdefault(n, []).append(f.ansur[n][1])
                     acc["photo"].setdefault(n, []).append(run["photo_ansur_cm"][n] - ta)
+                    k = cal.ratio.get(views, {}).get(n, 1.0)
+                    acc["photo_cal"].setdefault(n, []).append(run["photo_ansur_cm"][n] / k - ta)
                     acc["table"].setdefault(n, []).append(f.values[n][0] - r["truth_table"][n])
                 if not with_w:
                     mass.append(f.mass_kg[0] - r["truth_ansur_def"]["weight"])
@@ -263,6 +271,18 @@ def score(records: list[dict], cross_fit: bool = True) -> dict:
     out["baseline"] = {n: np.array(v) for n, v in base.items()}
     out["baseline_sd"] = {n: np.array(v) for n, v in base_sd.items()}
     return out
+
+
+def _median_ratio(records: list[dict], views: str, name: str) -> float:
+    return float(
+        np.median(
+            [
+                r["runs"][views]["photo_ansur_cm"][name] / r["truth_ansur_def"][name]
+                for r in records
+                if "photo_ansur_cm" in r["runs"].get(views, {})
+            ]
+        )
+    )
 
 
 def _stats(e: np.ndarray) -> tuple[float, float, float]:
@@ -312,6 +332,13 @@ def report(records: list[dict], seed: int, n: int) -> str:
         "Numbers are **cross-fitted** (fusion calibration fitted on the other half of the "
         "bodies). Baseline = ANSUR height + weight + sex regression on the same bodies.",
         "",
+        "Pipeline: front fit (`body/fit.py`); with a side photo, its own camera and pose are "
+        "fitted and the shape refined on both views' keypoints and silhouettes (`body/views.py`); "
+        "then `body/fusion.py` conditions the ANSUR II per-sex Gaussian (prior split only) on "
+        "the height, the weight when given, and the fitted body's ANSUR-definition girths, "
+        "lengths and (without weight) mass as noisy readings (size bias removed, σ from the "
+        "calibration), and scales the posterior σ to cover 68 %.",
+        "",
         "### Chest / waist / hip (cm): MAE / P90 / max",
         "",
         "| configuration | chest | waist | hip | ±σ coverage (c/w/h) |",
@@ -330,6 +357,14 @@ def report(records: list[dict], seed: int, n: int) -> str:
             f"| {views.replace('_', '+')}, photo fit alone (no prior) | "
             + " | ".join(
                 "{:.2f} / {:.1f} / {:.1f}".format(*_stats(sc[key]["photo"][n])) for n in HEADLINE
+            )
+            + " | |"
+        )
+        lines.append(
+            f"| {views.replace('_', '+')}, photo fit alone, size bias removed | "
+            + " | ".join(
+                "{:.2f} / {:.1f} / {:.1f}".format(*_stats(sc[key]["photo_cal"][n]))
+                for n in HEADLINE
             )
             + " | |"
         )
@@ -424,6 +459,21 @@ def report(records: list[dict], seed: int, n: int) -> str:
         "",
         "Also differing (from `docs/benchmarks/baseline.md`): shoulder_width (table is over the "
         "shoulders, +8.9 cm vs ANSUR's straight biacromial), arm_length (−5.1), neck_girth (+2.1).",
+        "",
+        "### Reading the numbers",
+        "",
+        "- The photo fits run small on these realistic bodies (median photo/true ratio, front: "
+        + ", ".join(f"{n} {_median_ratio(records, 'front', n):.3f}" for n in HEADLINE)
+        + "; front+side: "
+        + ", ".join(f"{n} {_median_ratio(records, 'front_side', n):.3f}" for n in HEADLINE)
+        + "): real torsos are deeper than the fit's phenotype space predicts from the width, and "
+        "the fit's outline dead zone shrinks the body. The calibration removes the size bias; "
+        "the remaining photo error (rows 'size bias removed') is still at or above the "
+        "calculator's, so the prior carries most of the accuracy and the gain over the "
+        "baseline is small. A better fit, not better fusion, is what the targets need.",
+        "- The side photo helps most where the front cannot see: waist and mass without a "
+        "weight (see rows 'without weight').",
+        "- ±σ coverage is cross-fitted; with the in-sample calibration it is 68 % by construction.",
         "",
         "In-sample (calibration fitted on all bodies, what the shipped calibration does) MAE "
         "front+side with weight: "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +49,10 @@ READINGS = (
     "arm_length",
     "inside_leg",
 )
+# Readings further than this many σ from the height (+ weight) prediction are down-weighted.
+# Conditioning on all readings jointly beat one reading per measurement on the benchmark
+# (chest 2.9 vs 3.2 cm front+side); 1.5 beat 2.0 and no down-weighting.
+ROBUST_Z = 1.5
 # Table measurements whose ANSUR counterpart has the same name (the correction carries over).
 FUSED = READINGS
 # Default photo σ (cm; weight kg) per view set, about 1.25 × the single-photo MAE on the
@@ -169,12 +174,18 @@ def fuse(
         known["weight"] = float(weight_kg)
     elif "weight" in readings and (r := cal.reading(views, "weight")):
         known["weight"] = (readings["weight"] / r[0], r[1])
+    # Robustness: a reading far from what height (+ weight) predicts is more likely a failed
+    # fit than an unusual body, so its σ grows with the distance beyond ROBUST_Z.
+    base = conditional_prior(dict(known), sex)
     for name in READINGS:
         r = cal.reading(views, name)
         if name in readings and r is not None:
-            known[name] = (readings[name] / r[0], r[1])
+            value, sd = readings[name] / r[0], r[1]
+            z = abs(value - base[name][0]) / math.hypot(sd, base[name][1])
+            known[name] = (value, sd * max(1.0, z / ROBUST_Z))
     post = conditional_prior(known, sex)
-    scales = cal.scale.get(views, {})
+    mode = views if weight_kg is not None else f"{views}_noweight"
+    scales = cal.scale.get(mode, cal.scale.get(views, {}))
     table_sigma = table_sigma or {}
     values: dict[str, tuple[float, float]] = {}
     for name, value in table_cm.items():
@@ -189,7 +200,7 @@ def fuse(
     else:
         mass = (post["weight"][0], post["weight"][1] * scales.get("weight", 1.0))
         bmi = (post["bmi"][0], post["bmi"][1] * scales.get("weight", 1.0))
-    ansur_defs = {n: (post[n][0], post[n][1] * scales.get(n, 1.0)) for n in READINGS}
+    ansur_defs = {n: (post[n][0], post[n][1] * scales.get(n, 1.0)) for n in FUSED}
     return FusionResult(
         values,
         mass,

@@ -33,6 +33,8 @@ _SIDE_PAIR_W = torch.tensor([0.3, 1.0, 0.5, 0.5, 0.7, 1.0, 1.0, 0.7])
 SIDE_ITERATIONS = (40, 80)  # side camera/pose only, then joint shape
 # Side silhouette weight relative to the front's: it alone carries depth.
 SIDE_WEIGHT = 1.0
+# Outline dead zone in both views during the joint stage (None: the single-photo fit's).
+OUTLINE_SLACK: float | None = None
 
 
 @dataclass
@@ -156,7 +158,7 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
     stature_t = torch.tensor(stature_m, dtype=torch.float32)
     stature_vertices = [model.fit_top, *model.fit_soles]
     wts = fitmod.WEIGHTS
-    slack = getattr(fitmod, "OUTLINE_SLACK", 0.0)
+    slack = OUTLINE_SLACK if OUTLINE_SLACK is not None else getattr(fitmod, "OUTLINE_SLACK", 0.0)
 
     def silhouette(obs, uv) -> dict[str, torch.Tensor]:
         h_n = obs.person_h
