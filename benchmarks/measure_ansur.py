@@ -273,6 +273,11 @@ def score(records: list[dict], cross_fit: bool = True) -> dict:
     return out
 
 
+def _mean_local(name: str) -> float:
+    bodies = json.loads(BODIES.read_text())["bodies"]
+    return float(np.mean([b["local_changes"].get(name, 0.0) for b in bodies]))
+
+
 def _median_ratio(records: list[dict], views: str, name: str) -> float:
     return float(
         np.median(
@@ -471,6 +476,12 @@ def report(records: list[dict], seed: int, n: int) -> str:
         "the remaining photo error (rows 'size bias removed') is still at or above the "
         "calculator's, so the prior carries most of the accuracy and the gain over the "
         "baseline is small. A better fit, not better fusion, is what the targets need.",
+        "- Why the size bias: Anny fitted to real people needs extra torso depth "
+        f"(`torso-scale-depth-incr` mean {_mean_local('torso-scale-depth-incr'):+.2f}, "
+        f"`hip-scale-depth-incr` {_mean_local('hip-scale-depth-incr'):+.2f} over the 216 "
+        "bodies), which the front fit does not have. The correction is therefore specific to "
+        "real proportions: on the random-phenotype bodies of `measure_synthetic.py` (whose "
+        "depths are Anny's own) it overshoots.",
         "- The side photo helps most where the front cannot see: waist and mass without a "
         "weight (see rows 'without weight').",
         "- ±σ coverage is cross-fitted; with the in-sample calibration it is 68 % by construction.",
