@@ -182,6 +182,9 @@ def measure(
     image / side_image: a path, encoded bytes or an RGB uint8 array. height_cm fixes the
     metric scale (strongly recommended: without it the scale is a population guess).
     measures: names to return (canonical, English or French aliases); None means all.
+    Issue 6: a side photo refines the body's depth (``body.views``); with a height, the
+    values are fused with the ANSUR II prior given height (+ weight, + sex), which also
+    estimates mass and BMI when no weight is given (``body.fusion``; see ``body["fusion"]``).
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
