@@ -182,6 +182,9 @@ def measure(
     image / side_image: a path, encoded bytes or an RGB uint8 array. height_cm fixes the
     metric scale (strongly recommended: without it the scale is a population guess).
     measures: names to return (canonical, English or French aliases); None means all.
+    Issue 6: a side photo refines the body's depth (``body.views``); with a height, the
+    values are fused with the ANSUR II prior given height (+ weight, + sex), which also
+    estimates mass and BMI when no weight is given (``body.fusion``; see ``body["fusion"]``).
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -208,9 +211,7 @@ def measure(
 
     rgb = load_image(image)
     warnings: list[str] = []
-    if side_image is not None:
-        load_image(side_image)  # validate it; depth from a side photo is not used yet
-        warnings.append("side photo accepted but not used yet: depth comes from the body prior")
+    side_rgb = load_image(side_image) if side_image is not None else None  # issue 6: side view
     timings["decode"] = time.perf_counter() - t_start
 
     # --- person
@@ -246,8 +247,6 @@ def measure(
             f"{'adult' if sex is None else sex} stature ({stature_m * 100:.0f} cm); "
             "lengths and girths may be off by ~5 %"
         )
-    if weight_kg is not None:
-        warnings.append("weight_kg is recorded but not used by the fit yet")
     step(0.2, "fitting the body")
     fit = fit_photo(
         model,
@@ -258,6 +257,8 @@ def measure(
         progress=lambda f, m: step(0.2 + 0.7 * f, m),
     )
     timings.update(fit.timings)
+    if side_rgb is not None:  # issue 6: refine the shape on the side photo too
+        fit = _fit_side(model, fit, pose, mask, side_rgb, stature_m, sex, timings, warnings)
 
     # --- measure on the neutral standing pose
     step(0.92, "measuring")
@@ -270,6 +271,13 @@ def measure(
     rest.vertices = rest.vertices * scale
     rest.bone_heads = rest.bone_heads * scale
     cm = measurements.compute(model, rest, list(dict.fromkeys(canonical)))
+    from bodylens.body import fusion  # issue 6: ANSUR prior fusion and calibrated sigma
+
+    cm, sigmas, fused = fusion.apply(
+        rest.vertices, rest.bone_heads, cm, height_cm=height_cm, weight_kg=weight_kg, sex=sex,
+        views="front" if side_rgb is None else "front_side",
+        table_sigma={n: BY_NAME[n].sigma_cm for n in cm},
+    )  # fmt: skip
     timings["measure"] = time.perf_counter() - t
 
     loose = _loose_clothing_ratio(model, fit, mask)
@@ -286,7 +294,7 @@ def measure(
     for req, name in zip(requested, canonical, strict=True):
         spec = BY_NAME[name]
         value = round(cm[name], 1)
-        sigma = spec.sigma_cm
+        sigma = sigmas.get(name, spec.sigma_cm)  # issue 6: fused, calibrated sigma
         if scale_source == "guessed":
             sigma = math.hypot(sigma, GUESSED_SCALE_SIGMA * value)
         values[req] = value
@@ -304,6 +312,7 @@ def measure(
             "translation_m": [round(float(x) * scale, 3) for x in fit.translation],
             "root_rotvec": [round(float(x), 4) for x in fit.root_rotvec],
         },
+        "fusion": fused,  # issue 6
         "fit": {
             "losses": {k: round(v, 5) for k, v in fit.losses.items()},
             "keypoint_error": round(fit.keypoint_error, 4),
@@ -347,3 +356,27 @@ def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
     body = cv2.dilate(body, np.ones((3, 3), np.uint8))
     extra = float(np.logical_and(small > 0, body == 0).sum())
     return extra / max(float(body.sum()), 1.0)
+
+
+def _fit_side(model, fit, pose, mask, side_rgb, stature_m, sex, timings, warnings):
+    """Issue 6: detect the person in the side photo and refine the fit on both views."""
+    from bodylens.body.views import fit_two_views
+    from bodylens.detect.pose import detect_pose
+
+    t = time.perf_counter()
+    side_pose = detect_pose(side_rgb)
+    timings["side_pose"] = time.perf_counter() - t
+    if side_pose is None:
+        raise Unprocessable("no person found in the side photo")
+    side_mask, side_warnings = _person_mask(side_pose)
+    try:
+        _check_visible(side_pose, side_mask)
+    except Unprocessable as exc:
+        raise Unprocessable(f"side photo: {exc.message}") from None
+    warnings += [f"side photo: {w}" for w in side_warnings]
+    two = fit_two_views(model, pose, mask, side_pose, side_mask, stature_m=stature_m, sex=sex,
+                        front_fit=fit)  # fmt: skip
+    timings.update({k: v for k, v in two.front.timings.items() if k.startswith("side")})
+    if two.side_keypoint_error > 0.05:
+        warnings.append("side photo: the body fit is poor (keypoints far from the fitted body)")
+    return two.front

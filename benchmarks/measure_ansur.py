@@ -1,0 +1,541 @@
+"""Issue-6 accuracy benchmark: realistic ANSUR bodies, front and side photos, full pipeline.
+
+    PYTHONPATH=src python benchmarks/measure_ansur.py --n 40            # fit + report
+    PYTHONPATH=src python benchmarks/measure_ansur.py --report-only     # re-score saved runs
+    PYTHONPATH=src python benchmarks/measure_ansur.py --report-only --calibrate  # + calibration
+
+Bodies: ``benchmarks/data/ansur_bodies.json`` (Anny fitted to ANSUR II *score-split* subjects; the
+shipped prior uses only the prior split). A fixed-seed subset is posed (arm/leg pose varied),
+dressed and rendered with ``bodylens.body.render`` from the front (yaw ±8°) and from the side
+(yaw ±90° ± 6°, direction random), each with its own random camera. ``bodylens.measure`` runs on
+the pixels with the true height and sex: once on the front photo alone, once with the side photo
+too, with the true weight. "Without weight" re-runs only the fusion step on the same fit (the
+fit does not use weight; this is exactly what ``measure`` computes without it).
+
+Truth: the ANSUR-definition tape measures of the true body stored with it (``mesh``: girths at
+ANSUR's landmarks, e.g. the waist at the navel), against the pipeline's ANSUR-definition
+estimate; and the product table's own definitions applied to the true body, against the values
+``measure`` returns. The size-calculator baseline (``ansur.predict_baseline`` from height,
+weight, sex) is scored on the same bodies against the ANSUR-definition truth.
+
+Calibration of the fusion (reading bias and σ, output σ scale) comes from these runs. To keep
+the reported numbers honest they are *cross-fitted*: bodies are split in two halves by index
+parity, each half scored with the calibration fitted on the other half.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+BODIES = ROOT / "benchmarks" / "data" / "ansur_bodies.json"
+RUNS = ROOT / "benchmarks" / "data" / "measure_ansur_runs.json"
+DOC = ROOT / "docs" / "benchmarks" / "measure_ansur.md"
+HEADLINE = ("chest_girth", "waist_girth", "hip_girth")
+OTHERS = (
+    "neck_girth",
+    "thigh_girth",
+    "calf_girth",
+    "ankle_girth",
+    "wrist_girth",
+    "shoulder_width",
+    "arm_length",
+    "inside_leg",
+)
+CONFIGS = (
+    ("front", True),
+    ("front", False),
+    ("front_side", True),
+    ("front_side", False),
+)
+
+
+def render_views(model, body: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Front and side photos of one posed, dressed body (each view its own camera)."""
+    from measure_synthetic import sample_pose
+
+    from bodylens.body.render import place_body, render_body, skin_and_clothes_colors
+
+    rest = model.rest_body(body["phenotype"], body["local_changes"])
+    pose = sample_pose(rng)
+    verts = model.posed_full(body["phenotype"], body["local_changes"], pose)
+    lab = model.bone_labels
+    colors = skin_and_clothes_colors(
+        model.part,
+        rest.vertices[:, 2],
+        model.faces,
+        rng,
+        waist_z=float(rest.bone_heads[lab.index("spine03"), 2]),
+        ankle_z=float(rest.bone_heads[lab.index("foot.R"), 2]),
+        neck_z=float(rest.bone_heads[lab.index("neck01"), 2]),
+    )
+    side_sign = 1.0 if rng.uniform() < 0.5 else -1.0
+    images = []
+    for yaw in (rng.uniform(-8, 8), side_sign * 90 + rng.uniform(-6, 6)):
+        width, height = [(720, 1280), (900, 1200), (768, 1024)][int(rng.integers(0, 3))]
+        cam = place_body(
+            verts,
+            width,
+            height,
+            focal=rng.uniform(0.8, 1.25) * max(width, height),
+            fill=rng.uniform(0.65, 0.88),
+            camera_height_m=rng.uniform(0.9, 1.6),
+            yaw_deg=float(yaw),
+            offset=(rng.uniform(-0.06, 0.06), rng.uniform(-0.03, 0.03)),
+        )
+        bg = "cluttered" if rng.uniform() < 0.5 else "plain"
+        images.append(render_body(verts, model.faces, cam, face_colors=colors, background=bg,
+                                  rng=rng))  # fmt: skip
+    return images[0], images[1]
+
+
+def run_fits(n: int, seed: int, out: Path) -> list[dict]:
+    """Render and measure ``n`` bodies; one record per body (saved after each body)."""
+    from bodylens.body import measurements
+    from bodylens.body.api import measure
+    from bodylens.body.model import get_body_model
+    from bodylens.errors import BodylensError
+
+    bodies = json.loads(BODIES.read_text())["bodies"]
+    rng = np.random.default_rng(seed)
+    pick = sorted(rng.choice(len(bodies), size=min(n, len(bodies)), replace=False).tolist())
+    model = get_body_model()
+    records: list[dict] = []
+    warm = render_views(model, bodies[pick[0]], np.random.default_rng(999))
+    measure(warm[0], height_cm=170, side_image=warm[1])  # warm-up, not timed
+    for k, i in enumerate(pick):
+        b = bodies[i]
+        front, side = render_views(model, b, rng)
+        rest = model.rest_body(b["phenotype"], b["local_changes"])
+        table_truth = measurements.compute(model, rest)
+        height = round(table_truth["height"], 1)
+        rec: dict = {
+            "index": i,
+            "subject_id": b["subject_id"],
+            "sex": b["sex"],
+            "height_cm": height,
+            "weight_kg": round(b["mesh"]["weight"], 1),
+            "truth_ansur_def": b["mesh"],
+            "truth_subject": b["ansur"],
+            "truth_table": table_truth,
+            "runs": {},
+        }
+        for views, side_img in (("front", None), ("front_side", side)):
+            t, c = time.perf_counter(), time.process_time()
+            try:
+                res = measure(front, height_cm=height, weight_kg=rec["weight_kg"], sex=b["sex"],
+                              side_image=side_img)  # fmt: skip
+            except BodylensError as exc:
+                rec["runs"][views] = {"error": exc.message}
+                print(f"[{k}] body {i} {views}: REFUSED {exc.message}", flush=True)
+                continue
+            fused = res.body["fusion"]
+            rec["runs"][views] = {
+                "wall_s": time.perf_counter() - t,
+                "cpu_s": time.process_time() - c,
+                "load1": os.getloadavg()[0],
+                "values": res.values,
+                "sigma": {d.name: d.uncertainty_cm for d in res.details},
+                "photo_table_cm": fused["photo_table_cm"],
+                "photo_ansur_cm": fused["photo_ansur_cm"],
+                "warnings": res.warnings,
+            }
+        records.append(rec)
+        line = " ".join(
+            f"{v}:{n.split('_')[0]}={r['runs'][v]['photo_ansur_cm'][n]:.1f}"
+            for r in [rec]
+            for v in ("front", "front_side")
+            if "values" in r["runs"].get(v, {})
+            for n in HEADLINE
+        )
+        truth = " ".join(f"{n.split('_')[0]}={b['mesh'][n]:.1f}" for n in HEADLINE)
+        print(f"[{k}] body {i} {b['sex']}: {line} | truth {truth}", flush=True)
+        out.write_text(json.dumps({"seed": seed, "n": n, "records": records}, indent=0))
+    return records
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def calibrate(records: list[dict]):
+    """Reading ratio and σ per view set (photo ANSUR-definition value vs truth), then the σ
+    scale that makes the fused ±σ cover 68 % (with and without weight separately)."""
+    from bodylens.body import fusion
+    from bodylens.body.uncertainty import sigma_scale
+
+    ratio: dict[str, dict[str, float]] = {}
+    sigma: dict[str, dict[str, float]] = {}
+    for views in fusion.VIEWS:
+        ok = [r for r in records if "photo_ansur_cm" in r["runs"].get(views, {})]
+        ratio[views], sigma[views] = {}, dict(fusion._DEFAULT_SIGMA[views])
+        for name in (*fusion.READINGS, "weight"):
+            photo = np.array([r["runs"][views]["photo_ansur_cm"][name] for r in ok])
+            truth = np.array([r["truth_ansur_def"][name] for r in ok])
+            if len(photo) < 4:
+                continue
+            k = float(np.median(photo / truth))
+            ratio[views][name] = k
+            # Robust σ (MAD): the fusion down-weights outlying readings by itself.
+            e = photo / k - truth
+            sigma[views][name] = float(max(1.4826 * np.median(np.abs(e - np.median(e))), 0.3))
+    cal = fusion.Calibration(ratio, sigma, {}, "benchmarks/measure_ansur.py --calibrate")
+    scale: dict[str, dict[str, float]] = {}
+    for views, with_w in CONFIGS:
+        err: dict[str, list[float]] = {}
+        sd: dict[str, list[float]] = {}
+        for r in records:
+            if "photo_ansur_cm" not in r["runs"].get(views, {}):
+                continue
+            f = _fuse(r, views, with_w, cal)
+            for n, (m, s) in f.ansur.items():
+                err.setdefault(n, []).append(m - r["truth_ansur_def"][n])
+                sd.setdefault(n, []).append(s)
+            if not with_w:
+                err.setdefault("weight", []).append(f.mass_kg[0] - r["truth_ansur_def"]["weight"])
+                sd.setdefault("weight", []).append(f.mass_kg[1])
+        mode = views if with_w else f"{views}_noweight"
+        scale[mode] = {n: sigma_scale(np.array(err[n]), np.array(sd[n])) for n in err}
+    return fusion.Calibration(ratio, sigma, scale, cal.source)
+
+
+def _fuse(rec: dict, views: str, with_weight: bool, cal):
+    from bodylens.body import fusion
+
+    run = rec["runs"][views]
+    return fusion.fuse(
+        run["photo_table_cm"],
+        run["photo_ansur_cm"],
+        height_cm=rec["height_cm"],
+        weight_kg=rec["weight_kg"] if with_weight else None,
+        sex=rec["sex"],
+        views=views,
+        cal=cal,
+    )
+
+
+def score(records: list[dict], cross_fit: bool = True) -> dict:
+    """Errors per (views, with_weight) config: fused ANSUR-definition values, the same fusion
+    mapped to the table's definitions, and the photo alone (no prior)."""
+    from bodylens.body.ansur import predict_baseline
+
+    halves = [records[0::2], records[1::2]]
+    cals = [calibrate(halves[1]), calibrate(halves[0])] if cross_fit else [calibrate(records)] * 2
+    out: dict = {}
+    for views, with_w in CONFIGS:
+        key = f"{views}|{'weight' if with_w else 'no weight'}"
+        acc: dict[str, dict[str, list[float]]] = {
+            "fused": {},
+            "table": {},
+            "photo": {},
+            "photo_cal": {},
+            "sd": {},
+        }
+        mass: list[float] = []
+        for half, cal in zip(halves, cals, strict=True):
+            for r in half:
+                if "photo_ansur_cm" not in r["runs"].get(views, {}):
+                    continue
+                f = _fuse(r, views, with_w, cal)
+                run = r["runs"][views]
+                for n in (*HEADLINE, *OTHERS):
+                    ta = r["truth_ansur_def"][n]
+                    acc["fused"].setdefault(n, []).append(f.ansur[n][0] - ta)
+                    acc["sd"].setdefault(n, []).append(f.ansur[n][1])
+                    acc["photo"].setdefault(n, []).append(run["photo_ansur_cm"][n] - ta)
+                    k = cal.ratio.get(views, {}).get(n, 1.0)
+                    acc["photo_cal"].setdefault(n, []).append(run["photo_ansur_cm"][n] / k - ta)
+                    acc["table"].setdefault(n, []).append(f.values[n][0] - r["truth_table"][n])
+                if not with_w:
+                    mass.append(f.mass_kg[0] - r["truth_ansur_def"]["weight"])
+        out[key] = {k: {n: np.array(v) for n, v in d.items()} for k, d in acc.items()}
+        out[key]["mass"] = np.array(mass)
+    base: dict[str, list[float]] = {}
+    base_sd: dict[str, list[float]] = {}
+    for r in records:
+        p = predict_baseline(r["height_cm"], r["weight_kg"], r["sex"])
+        for n in (*HEADLINE, *OTHERS):
+            base.setdefault(n, []).append(p[n][0] - r["truth_ansur_def"][n])
+            base_sd.setdefault(n, []).append(p[n][1])
+    out["baseline"] = {n: np.array(v) for n, v in base.items()}
+    out["baseline_sd"] = {n: np.array(v) for n, v in base_sd.items()}
+    return out
+
+
+def _mean_local(name: str) -> float:
+    bodies = json.loads(BODIES.read_text())["bodies"]
+    return float(np.mean([b["local_changes"].get(name, 0.0) for b in bodies]))
+
+
+def _median_ratio(records: list[dict], views: str, name: str) -> float:
+    return float(
+        np.median(
+            [
+                r["runs"][views]["photo_ansur_cm"][name] / r["truth_ansur_def"][name]
+                for r in records
+                if "photo_ansur_cm" in r["runs"].get(views, {})
+            ]
+        )
+    )
+
+
+def _stats(e: np.ndarray) -> tuple[float, float, float]:
+    a = np.abs(e)
+    return float(a.mean()), float(np.percentile(a, 90)), float(a.max())
+
+
+def report(records: list[dict], seed: int, n: int) -> str:
+    from bodylens.body.uncertainty import coverage
+
+    sc = score(records)
+    ins = score(records, cross_fit=False)
+    ok = {
+        v: [r for r in records if "values" in r["runs"].get(v, {})] for v in ("front", "front_side")
+    }
+    refused = {
+        v: [
+            f"body {r['index']}: {r['runs'][v]['error']}"
+            for r in records
+            if "error" in r["runs"].get(v, {})
+        ]
+        for v in ("front", "front_side")
+    }
+    lat = {v: np.array([r["runs"][v]["wall_s"] for r in ok[v]]) for v in ok}
+    cpu = {v: np.array([r["runs"][v]["cpu_s"] for r in ok[v]]) for v in ok}
+    load = np.mean([r["runs"][v]["load1"] for v in ok for r in ok[v]])
+    men = sum(r["sex"] == "male" for r in records)
+    lines = [
+        "## Issue 6: realistic ANSUR bodies, front / front+side photos, prior fusion",
+        "",
+        f"Command: `PYTHONPATH=src python benchmarks/measure_ansur.py --n {n} --seed {seed}` "
+        "(re-score the saved runs without fitting: `--report-only`; `--calibrate` also writes "
+        "`src/bodylens/data/fusion_calibration.json`).",
+        "",
+        f"Machine: {os.cpu_count()}-core CPU ({platform.machine()}), no GPU, shared with other "
+        f"engineers' jobs (mean 1-min load average during the run {load:.1f}), so latencies are "
+        "pessimistic.",
+        "",
+        f"{len(records)} bodies ({men} men, {len(records) - men} women) drawn with a fixed seed "
+        "from the 216 Anny bodies fitted to ANSUR II score-split subjects; rendered front and "
+        "side (90° yaw), varied pose/camera/background, measured from pixels by "
+        "`bodylens.measure` with the true height and sex. Refused: "
+        + (", ".join(f"{v}: {len(x)}" for v, x in refused.items() if x) or "none")
+        + ".",
+        "",
+        "Truth = ANSUR-definition tape measures of the true body (stored with the bodies). "
+        "Numbers are **cross-fitted** (fusion calibration fitted on the other half of the "
+        "bodies). Baseline = ANSUR height + weight + sex regression on the same bodies.",
+        "",
+        "Pipeline: front fit (`body/fit.py`); with a side photo, its own camera and pose are "
+        "fitted and the shape refined on both views' keypoints and silhouettes (`body/views.py`); "
+        "then `body/fusion.py` conditions the ANSUR II per-sex Gaussian (prior split only) on "
+        "the height, the weight when given, and the fitted body's ANSUR-definition girths, "
+        "lengths and (without weight) mass as noisy readings (size bias removed, σ from the "
+        "calibration), and scales the posterior σ to cover 68 %.",
+        "",
+        "### Chest / waist / hip (cm): MAE / P90 / max",
+        "",
+        "| configuration | chest | waist | hip | ±σ coverage (c/w/h) |",
+        "|---|---|---|---|---|",
+    ]
+    bl = sc["baseline"]
+    cov = "/".join(f"{coverage(bl[n], sc['baseline_sd'][n]):.0%}" for n in HEADLINE)
+    lines.append(
+        "| baseline: height+weight+sex | "
+        + " | ".join("{:.2f} / {:.1f} / {:.1f}".format(*_stats(bl[n])) for n in HEADLINE)
+        + f" | {cov} |"
+    )
+    for views in ("front", "front_side"):
+        key = f"{views}|weight"
+        lines.append(
+            f"| {views.replace('_', '+')}, photo fit alone (no prior) | "
+            + " | ".join(
+                "{:.2f} / {:.1f} / {:.1f}".format(*_stats(sc[key]["photo"][n])) for n in HEADLINE
+            )
+            + " | |"
+        )
+        lines.append(
+            f"| {views.replace('_', '+')}, photo fit alone, size bias removed | "
+            + " | ".join(
+                "{:.2f} / {:.1f} / {:.1f}".format(*_stats(sc[key]["photo_cal"][n]))
+                for n in HEADLINE
+            )
+            + " | |"
+        )
+    for views, with_w in CONFIGS:
+        key = f"{views}|{'weight' if with_w else 'no weight'}"
+        d = sc[key]
+        cov = "/".join(f"{coverage(d['fused'][n], d['sd'][n]):.0%}" for n in HEADLINE)
+        lines.append(
+            f"| {views.replace('_', '+')} + prior, {'with' if with_w else 'without'} weight | "
+            + " | ".join(
+                "{:.2f} / {:.1f} / {:.1f}".format(*_stats(d["fused"][n])) for n in HEADLINE
+            )
+            + f" | {cov} |"
+        )
+    lines += [
+        "",
+        "### Targets (height given)",
+        "",
+        "| target | measured | verdict |",
+        "|---|---|---|",
+    ]
+    fs, fo = sc["front_side|weight"]["fused"], sc["front|weight"]["fused"]
+    for n in HEADLINE:
+        m2, m1, mb = _stats(fs[n])[0], _stats(fo[n])[0], _stats(bl[n])[0]
+        lines.append(
+            f"| front+side {n} MAE ≤ 1.5 | {m2:.2f} | {'met' if m2 <= 1.5 else 'MISSED'} |"
+        )
+        lines.append(
+            f"| front only {n} MAE ≤ 2.5 | {m1:.2f} | {'met' if m1 <= 2.5 else 'MISSED'} |"
+        )
+        red = 1 - m2 / mb
+        lines.append(
+            f"| front+side {n} ≥ 30 % below baseline {mb:.2f} | {red:.0%} lower | "
+            f"{'met' if red >= 0.3 else 'MISSED'} |"
+        )
+    covs = [coverage(sc[k]["fused"][n], sc[k]["sd"][n]) for k in sc if "|" in k for n in HEADLINE]
+    lines.append(
+        f"| ±σ coverage 60–75 % (all configs, c/w/h) | {min(covs):.0%}–{max(covs):.0%} | "
+        f"{'met' if min(covs) >= 0.6 and max(covs) <= 0.75 else 'MISSED'} |"
+    )
+    p1 = float(np.percentile(lat["front"], 50)) if len(lat["front"]) else float("nan")
+    p2 = float(np.percentile(lat["front_side"], 50)) if len(lat["front_side"]) else float("nan")
+    lines.append(
+        f"| latency p50 two photos ≤ 3 s | {p2:.1f} s | {'met' if p2 <= 3 else 'MISSED'} |"
+    )
+    lines.append("| height MAE ≤ 1.0 | given (scaled to it) | met by construction |")
+    lines += [
+        "",
+        "Latency p50 (wall, includes decode + pose + fit + measure + fusion): "
+        f"one photo {p1:.1f} s "
+        f"(CPU {np.median(cpu['front']):.1f} s), two photos {p2:.1f} s "
+        f"(CPU {np.median(cpu['front_side']):.1f} s).",
+        "",
+        "Mass estimate without weight (posterior of the prior given height, sex and the photo "
+        "readings incl. the fitted body's volume × 1000 kg/m³), MAE kg: "
+        + ", ".join(
+            f"{v.replace('_', '+')} {np.mean(np.abs(sc[f'{v}|no weight']['mass'])):.1f}"
+            for v in ("front", "front_side")
+        )
+        + ".",
+        "",
+        "### Other measurements, MAE cm (front+side + prior with weight / front + prior with "
+        "weight / baseline)",
+        "",
+        "| measurement | front+side | front | baseline |",
+        "|---|---:|---:|---:|",
+    ]
+    for n in OTHERS:
+        lines.append(
+            f"| {n} | {_stats(fs[n])[0]:.2f} | {_stats(fo[n])[0]:.2f} | {_stats(bl[n])[0]:.2f} |"
+        )
+    lines += [
+        "",
+        "### Against the product table's own definitions",
+        "",
+        "`bodylens.measure` returns the table's definitions (`bodylens.body.measurements`); the "
+        "prior's correction is carried over (`table + fused_ANSUR − photo_ANSUR`). Truth: the "
+        "table applied to the true body. MAE cm, front+side / front, with weight:",
+        "",
+        "| measurement | front+side | front | ANSUR and table definitions |",
+        "|---|---:|---:|---|",
+    ]
+    notes = {
+        "chest_girth": "agree in intent (max chest vs nipple level); table − ANSUR ≈ −2 cm",
+        "waist_girth": "DIFFER: table = natural (minimum) waist, ANSUR = at the navel",
+        "hip_girth": "agree in intent (max buttock girth); table − ANSUR ≈ +1.5 cm",
+    }
+    ft, ot = sc["front_side|weight"]["table"], sc["front|weight"]["table"]
+    for n in HEADLINE:
+        lines.append(f"| {n} | {_stats(ft[n])[0]:.2f} | {_stats(ot[n])[0]:.2f} | {notes[n]} |")
+    lines += [
+        "",
+        "Also differing (from `docs/benchmarks/baseline.md`): shoulder_width (table is over the "
+        "shoulders, +8.9 cm vs ANSUR's straight biacromial), arm_length (−5.1), neck_girth (+2.1).",
+        "",
+        "### Reading the numbers",
+        "",
+        "- The photo fits run small on these realistic bodies (median photo/true ratio, front: "
+        + ", ".join(f"{n} {_median_ratio(records, 'front', n):.3f}" for n in HEADLINE)
+        + "; front+side: "
+        + ", ".join(f"{n} {_median_ratio(records, 'front_side', n):.3f}" for n in HEADLINE)
+        + "): real torsos are deeper than the fit's phenotype space predicts from the width, and "
+        "the fit's outline dead zone shrinks the body. The calibration removes the size bias; "
+        "the remaining photo error (rows 'size bias removed') is still at or above the "
+        "calculator's, so the prior carries most of the accuracy and the gain over the "
+        "baseline is small. A better fit, not better fusion, is what the targets need.",
+        "- Why the size bias: Anny fitted to real people needs extra torso depth "
+        f"(`torso-scale-depth-incr` mean {_mean_local('torso-scale-depth-incr'):+.2f}, "
+        f"`hip-scale-depth-incr` {_mean_local('hip-scale-depth-incr'):+.2f} over the 216 "
+        "bodies), which the front fit does not have. The correction is therefore specific to "
+        "real proportions: on the random-phenotype bodies of `measure_synthetic.py` (whose "
+        "depths are Anny's own) it overshoots.",
+        "- The side photo helps most where the front cannot see: waist and mass without a "
+        "weight (see rows 'without weight').",
+        "- ±σ coverage is cross-fitted; with the in-sample calibration it is 68 % by construction.",
+        "",
+        "In-sample (calibration fitted on all bodies, what the shipped calibration does) MAE "
+        "front+side with weight: "
+        + ", ".join(
+            f"{n} {np.mean(np.abs(ins['front_side|weight']['fused'][n])):.2f}" for n in HEADLINE
+        )
+        + "; front: "
+        + ", ".join(f"{n} {np.mean(np.abs(ins['front|weight']['fused'][n])):.2f}" for n in HEADLINE)
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--runs", type=Path, default=RUNS, help="saved per-body results")
+    ap.add_argument("--report-only", action="store_true", help="re-score the saved runs")
+    ap.add_argument("--calibrate", action="store_true", help="write the fusion calibration")
+    ap.add_argument("--out", type=Path, default=DOC)
+    args = ap.parse_args(argv)
+    if args.report_only:
+        saved = json.loads(args.runs.read_text())
+        records, seed, n = saved["records"], saved["seed"], saved["n"]
+    else:
+        records, seed, n = run_fits(args.n, args.seed, args.runs), args.seed, args.n
+    if args.calibrate:
+        from bodylens.body import fusion
+
+        cal = calibrate(records)
+        obj = {
+            "source": f"benchmarks/measure_ansur.py --calibrate ({len(records)} bodies, "
+            f"seed {seed})",
+            "ratio": _round(cal.ratio),
+            "sigma": _round(cal.sigma),
+            "scale": _round(cal.scale),
+        }
+        fusion.CALIBRATION_PATH.write_text(json.dumps(obj, indent=1) + "\n")
+        print(f"wrote {fusion.CALIBRATION_PATH}")
+    text = report(records, seed, n)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    return 0
+
+
+def _round(d: dict) -> dict:
+    return {k: {n: round(v, 4) for n, v in x.items() if math.isfinite(v)} for k, x in d.items()}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""Fuse photo measurements with the ANSUR II prior: data fills in what the photos cannot see.
+
+Why: a front photo shows widths, not depths, so a photo-fitted girth carries a large error that
+is partly predictable from height, weight, sex and the other girths. The ANSUR II per-sex
+Gaussian (``bodylens.body.ansur``) conditioned on the exact inputs (height, weight when given)
+and on the photo readings as noisy observations ``(value, σ)`` is exactly the precision-weighted
+combination of photo and data, with the correlations between measurements taken into account.
+
+Definitions: the prior speaks ANSUR's definitions (e.g. waist at the navel), the product's
+measurement table its own (natural waist). So the photo readings given to the prior are taken on
+the fitted body with ANSUR's definitions (``anny_fit_measurements.AnnyMeasurer``), and the
+correction the prior makes in ANSUR terms is carried over to the table's value of the same
+measurement on the same body: ``table + (fused_ansur − photo_ansur)``.
+
+Calibration: the photo readings' bias and σ per measurement and per view set ("front",
+"front_side"; photo readings of a fitted body run systematically small or large), and the
+final σ scale that makes ±σ cover ~68 %, come from the synthetic ANSUR
+benchmark (``benchmarks/measure_ansur.py --calibrate``) and ship in
+``bodylens/data/fusion_calibration.json``; without that file, conservative defaults are used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_PATH = Path(__file__).resolve().parents[1] / "data" / "fusion_calibration.json"
+VIEWS = ("front", "front_side")
+# Photo readings (ANSUR definitions on the fitted body) handed to the prior. Breadths and
+# depths are left out: a mesh band's extent is not ANSUR's caliper landmark.
+READINGS = (
+    "chest_girth",
+    "waist_girth",
+    "hip_girth",
+    "neck_girth",
+    "thigh_girth",
+    "calf_girth",
+    "ankle_girth",
+    "wrist_girth",
+    "shoulder_width",
+    "arm_length",
+    "inside_leg",
+)
+# Readings further than this many σ from the height (+ weight) prediction are down-weighted.
+# Conditioning on all readings jointly beat one reading per measurement on the benchmark
+# (chest 2.9 vs 3.2 cm front+side); 1.5 beat 2.0 and no down-weighting.
+ROBUST_Z = 1.5
+# Table measurements whose ANSUR counterpart has the same name (the correction carries over).
+FUSED = READINGS
+# Default photo σ (cm; weight kg) per view set, about 1.25 × the single-photo MAE on the
+# issue-2 synthetic benchmark; the two-view girths are assumed ~40 % better.
+_DEFAULT_SIGMA = {
+    "front": {
+        "chest_girth": 4.8,
+        "waist_girth": 5.0,
+        "hip_girth": 4.4,
+        "neck_girth": 2.4,
+        "thigh_girth": 3.0,
+        "calf_girth": 2.9,
+        "ankle_girth": 1.2,
+        "wrist_girth": 1.0,
+        "shoulder_width": 2.2,
+        "arm_length": 2.3,
+        "inside_leg": 2.0,
+        "weight": 7.0,
+    },
+}
+_DEFAULT_SIGMA["front_side"] = {
+    k: v * (0.6 if k.endswith("girth") or k == "weight" else 1.0)
+    for k, v in _DEFAULT_SIGMA["front"].items()
+}
+
+
+@dataclass
+class Calibration:
+    """Per view set: reading ratio (photo / truth, a fit's bias grows with size), σ of the
+    corrected reading (photo / ratio − truth), and the output σ scale."""
+
+    ratio: dict[str, dict[str, float]]
+    sigma: dict[str, dict[str, float]]
+    scale: dict[str, dict[str, float]]
+    source: str = "defaults"
+
+    def reading(self, views: str, name: str) -> tuple[float, float] | None:
+        s = self.sigma.get(views, {}).get(name)
+        if s is None:
+            return None
+        return self.ratio.get(views, {}).get(name, 1.0), s
+
+
+@lru_cache(maxsize=1)
+def calibration() -> Calibration:
+    default = Calibration({}, {v: dict(_DEFAULT_SIGMA[v]) for v in VIEWS}, {})
+    if not CALIBRATION_PATH.is_file():
+        return default
+    obj = json.loads(CALIBRATION_PATH.read_text())
+    return Calibration(
+        obj.get("ratio", {}),
+        {v: {**default.sigma[v], **obj.get("sigma", {}).get(v, {})} for v in VIEWS},
+        obj.get("scale", {}),
+        obj.get("source", str(CALIBRATION_PATH.name)),
+    )
+
+
+@lru_cache(maxsize=1)
+def _measurer():
+    """ANSUR-definition tape measures on Anny meshes, sharing the loaded Anny model."""
+    from bodylens.body.anny_fit_measurements import AnnyMeasurer
+    from bodylens.body.model import get_body_model
+
+    return AnnyMeasurer(get_body_model().anny)
+
+
+def photo_readings(vertices: np.ndarray, bone_heads: np.ndarray) -> dict[str, float]:
+    """ANSUR-definition measurements (cm) and mass (kg) of a full rest body already scaled to
+    its stature (vertices (V, 3) and bone heads (J, 3), metres)."""
+    import torch
+
+    from bodylens.body.anny_fit_measurements import DENSITY
+
+    m = _measurer()
+    v = torch.as_tensor(vertices, dtype=torch.float64)[None]
+    heads = torch.as_tensor(bone_heads, dtype=torch.float64)[None]
+    with torch.no_grad():
+        mass = m.volume(v) * DENSITY
+        out = m.measure(v[:, m.sub], heads, mass)
+    return {k: float(t[0]) for k, t in out.items()}
+
+
+@dataclass
+class FusionResult:
+    """Fused table values with σ (cm), and the mass/BMI estimate."""
+
+    values: dict[str, tuple[float, float]]  # canonical table name -> (value, σ)
+    mass_kg: tuple[float, float]
+    bmi: tuple[float, float]
+    weight_source: str  # "given" | "estimated"
+    ansur: dict[str, tuple[float, float]] = field(default_factory=dict)  # ANSUR definitions
+    readings: dict[str, float] = field(default_factory=dict)  # ANSUR-definition photo readings
+
+
+def fuse(
+    table_cm: dict[str, float],
+    readings: dict[str, float],
+    *,
+    height_cm: float,
+    weight_kg: float | None,
+    sex: str | None,
+    views: str = "front",
+    table_sigma: dict[str, float] | None = None,
+    cal: Calibration | None = None,
+) -> FusionResult:
+    """Combine photo measurements with ANSUR's prior given height (+ weight, + sex).
+
+    table_cm: the fitted body's values from the measurement table; readings: the same body
+    with ANSUR's definitions (``photo_readings``). Without a weight the photo body's mass is a
+    noisy reading, and the posterior weight and BMI are the estimates.
+    """
+    from bodylens.body.ansur import conditional_prior
+
+    if views not in VIEWS:
+        raise ValueError(f"views must be one of {VIEWS}")
+    cal = cal or calibration()
+    known: dict[str, float | tuple[float, float]] = {"height": float(height_cm)}
+    if weight_kg is not None:
+        known["weight"] = float(weight_kg)
+    elif "weight" in readings and (r := cal.reading(views, "weight")):
+        known["weight"] = (readings["weight"] / r[0], r[1])
+    # Robustness: a reading far from what height (+ weight) predicts is more likely a failed
+    # fit than an unusual body, so its σ grows with the distance beyond ROBUST_Z.
+    base = conditional_prior(dict(known), sex)
+    for name in READINGS:
+        r = cal.reading(views, name)
+        if name in readings and r is not None:
+            value, sd = readings[name] / r[0], r[1]
+            z = abs(value - base[name][0]) / math.hypot(sd, base[name][1])
+            known[name] = (value, sd * max(1.0, z / ROBUST_Z))
+    post = conditional_prior(known, sex)
+    mode = views if weight_kg is not None else f"{views}_noweight"
+    scales = cal.scale.get(mode, cal.scale.get(views, {}))
+    table_sigma = table_sigma or {}
+    values: dict[str, tuple[float, float]] = {}
+    for name, value in table_cm.items():
+        if name in FUSED and name in readings:
+            mean, sd = post[name]
+            values[name] = (value + mean - readings[name], sd * scales.get(name, 1.0))
+        else:
+            values[name] = (value, table_sigma.get(name, 2.0) * scales.get(name, 1.0))
+    if weight_kg is not None:
+        mass = (float(weight_kg), 0.0)
+        bmi = (mass[0] / (height_cm / 100.0) ** 2, 0.0)
+    else:
+        mass = (post["weight"][0], post["weight"][1] * scales.get("weight", 1.0))
+        bmi = (post["bmi"][0], post["bmi"][1] * scales.get("weight", 1.0))
+    ansur_defs = {n: (post[n][0], post[n][1] * scales.get(n, 1.0)) for n in FUSED}
+    return FusionResult(
+        values,
+        mass,
+        bmi,
+        "given" if weight_kg is not None else "estimated",
+        ansur_defs,
+        dict(readings),
+    )
+
+
+def apply(
+    rest_vertices: np.ndarray,
+    rest_heads: np.ndarray,
+    table_cm: dict[str, float],
+    *,
+    height_cm: float | None,
+    weight_kg: float | None,
+    sex: str | None,
+    views: str,
+    table_sigma: dict[str, float],
+) -> tuple[dict[str, float], dict[str, float], dict[str, object]]:
+    """What ``api.measure`` calls: fused values and σ per table name, plus a JSON-ready summary
+    (mass/BMI estimate, the raw photo values) for the result's ``body`` section.
+
+    Without a given height the prior is not applied (its strongest input would be a guess)."""
+    if height_cm is None:
+        return dict(table_cm), dict(table_sigma), {"applied": False}
+    readings = photo_readings(rest_vertices, rest_heads)
+    res = fuse(
+        table_cm,
+        readings,
+        height_cm=height_cm,
+        weight_kg=weight_kg,
+        sex=sex,
+        views=views,
+        table_sigma=table_sigma,
+    )
+    summary: dict[str, object] = {
+        "applied": True,
+        "views": views,
+        "prior": "ANSUR II per-sex Gaussian | height" + (" + weight" if weight_kg else ""),
+        "calibration": calibration().source,
+        "weight_source": res.weight_source,
+        "mass_kg": [round(res.mass_kg[0], 1), round(res.mass_kg[1], 1)],
+        "bmi": [round(res.bmi[0], 1), round(res.bmi[1], 1)],
+        "photo_table_cm": {k: round(v, 2) for k, v in table_cm.items()},
+        "photo_ansur_cm": {k: round(v, 2) for k, v in readings.items()},
+    }
+    values = {k: v[0] for k, v in res.values.items()}
+    sigmas = {k: v[1] for k, v in res.values.items()}
+    return values, sigmas, summary

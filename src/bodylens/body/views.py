@@ -1,0 +1,267 @@
+"""Fit one body to a front and a side photo jointly: the side silhouette constrains depth.
+
+Why: a front photo cannot see how deep the chest, belly and buttocks are, which is most of the
+girth error of a single-photo fit. A side photo (taken separately, its own uncalibrated camera,
+the person possibly in a slightly different pose) shows exactly that depth.
+
+How: the front photo is fitted first (``fit.fit_photo``). The side photo gets its own camera
+(root rotation started at ±90° yaw, from which way the nose points), translation and limb pose,
+fitted with the shape held fixed; then shape (phenotype and local controls) is refined on both
+photos' keypoints and silhouettes together, each view keeping its own camera and pose. In a
+side view MediaPipe often swaps or guesses left and right limbs, so side keypoints are compared
+as left/right midpoints, which do not care which is which.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from bodylens.body import fit as fitmod
+from bodylens.body.fit import FitResult
+from bodylens.body.model import FIT_BONES, FIT_LOCAL_CHANGES, AnnyBody
+from bodylens.detect.pose import PoseResult
+
+# Side keypoints: nose alone, then left/right pairs compared as midpoints (indices into
+# fit._KP_PAIRS order).
+_SIDE_PAIRS = [(3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18)]
+_SIDE_PAIR_W = torch.tensor([0.3, 1.0, 0.5, 0.5, 0.7, 1.0, 1.0, 0.7])
+SIDE_ITERATIONS = (40, 80)  # side camera/pose only, then joint shape
+# Side silhouette weight relative to the front's: it alone carries depth.
+SIDE_WEIGHT = 1.0
+# Outline dead zone in both views during the joint stage (None: the single-photo fit's).
+OUTLINE_SLACK: float | None = None
+
+
+@dataclass
+class TwoViewFit:
+    """The jointly fitted body (front camera) and the side view's camera/pose diagnostics."""
+
+    front: FitResult
+    side_root_rotvec: np.ndarray
+    side_translation: np.ndarray
+    side_keypoint_error: float
+    side_losses: dict[str, float]
+
+
+class _ViewParams(torch.nn.Module):
+    """Camera and pose of one view (shape is shared between views)."""
+
+    def __init__(self, bones: np.ndarray, root: np.ndarray, transl: np.ndarray, shift) -> None:
+        super().__init__()
+        self.bones = torch.nn.Parameter(torch.as_tensor(bones, dtype=torch.float32)[None].clone())
+        self.root = torch.nn.Parameter(torch.as_tensor(root, dtype=torch.float32)[None].clone())
+        self.transl = torch.nn.Parameter(torch.as_tensor(transl, dtype=torch.float32)[None].clone())
+        self.mask_shift = torch.nn.Parameter(
+            torch.as_tensor(shift, dtype=torch.float32).reshape(1, 1, 2).clone()
+        )
+
+
+class _ShapeParams(torch.nn.Module):
+    def __init__(self, phenotype: dict[str, float], local: dict[str, float]) -> None:
+        super().__init__()
+        ranges = fitmod._PHENO_RANGE
+        raw = [fitmod._logit((phenotype[k] - lo) / (hi - lo)) for k, (lo, hi) in ranges.items()]
+        self.pheno_raw = torch.nn.Parameter(torch.tensor([raw], dtype=torch.float32))
+        loc = [math.atanh(min(max(local.get(k, 0.0), -0.999), 0.999)) for k in FIT_LOCAL_CHANGES]
+        self.local_raw = torch.nn.Parameter(torch.tensor([loc], dtype=torch.float32))
+        self.register_buffer("lo", torch.tensor([[r[0] for r in ranges.values()]]))
+        self.register_buffer("hi", torch.tensor([[r[1] for r in ranges.values()]]))
+
+    def phenotype(self) -> torch.Tensor:
+        return self.lo + (self.hi - self.lo) * torch.sigmoid(self.pheno_raw)
+
+    def local(self) -> torch.Tensor:
+        return torch.tanh(self.local_raw)
+
+
+def _side_keypoints(obs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Observed side keypoints: nose plus left/right midpoints, and their weights."""
+    kp, w = obs.kp, obs.kp_w
+    pts = [kp[0]] + [(kp[a] + kp[b]) / 2 for a, b in _SIDE_PAIRS]
+    ws = [w[0] * 0.3] + [
+        _SIDE_PAIR_W[i] * (w[a] + w[b]) / 2 for i, (a, b) in enumerate(_SIDE_PAIRS)
+    ]
+    return torch.stack(pts), torch.stack(ws)
+
+
+def _model_side_keypoints(uv: torch.Tensor) -> torch.Tensor:
+    pts = [uv[:, 0]] + [(uv[:, a] + uv[:, b]) / 2 for a, b in _SIDE_PAIRS]
+    return torch.stack(pts, dim=1)
+
+
+def side_yaw(pose: PoseResult) -> float:
+    """Root yaw (radians) that turns the body to face the way the nose points in a side photo:
+    +90° when the person faces the image's right."""
+    nose = pose.point("nose")[0]
+    ears = (pose.point("left_ear")[0] + pose.point("right_ear")[0]) / 2
+    return math.pi / 2 if nose >= ears else -math.pi / 2
+
+
+def fit_two_views(
+    model: AnnyBody,
+    front_pose: PoseResult,
+    front_mask: np.ndarray,
+    side_pose: PoseResult,
+    side_mask: np.ndarray,
+    *,
+    stature_m: float,
+    sex: str | None = None,
+    front_fit: FitResult | None = None,
+    iterations: tuple[int, int] = SIDE_ITERATIONS,
+    progress=None,
+) -> TwoViewFit:
+    """Fit the front photo (unless ``front_fit`` is given), then refine the shape on both."""
+    if front_fit is None:
+        front_fit = fitmod.fit_photo(
+            model, front_pose, front_mask, stature_m=stature_m, sex=sex, progress=progress
+        )
+    with fitmod._single_thread():
+        return _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stature_m,
+                       iterations)  # fmt: skip
+
+
+def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stature_m, iterations):
+    t0 = time.perf_counter()
+    focal_n = fitmod.FOCAL_PER_LONG_SIDE
+    obs_f = fitmod._Observations(front_pose, front_mask)
+    obs_s = fitmod._Observations(side_pose, side_mask)
+    shape = _ShapeParams(front_fit.phenotype, front_fit.local_changes)
+    pheno_prior = shape.phenotype().detach().clone()
+    front = _ViewParams(
+        front_fit.bone_rotvecs,
+        front_fit.root_rotvec,
+        front_fit.translation,
+        np.asarray(front_fit.mask_shift_px, float) / obs_f.long,
+    )
+    kp_s, kp_w_s = _side_keypoints(obs_s)
+
+    # Side camera start: same pose as the front, turned ±90°, placed from the mask's box.
+    with torch.no_grad():
+        coeffs = model.coefficients(shape.phenotype(), shape.local())
+        verts, _, _ = model.posed_fit(coeffs, model.deltas(front.bones))
+        v = verts[0].numpy()
+        body_h = float(v[:, 2].max() - v[:, 2].min())
+        tz = focal_n * body_h / max(obs_s.person_h, 1e-3)
+        x0, y0, x1, y1 = obs_s.bbox
+        cx = ((x0 + x1) / 2.0 - obs_s.centre[0]) / obs_s.long
+        cy = ((y0 + y1) / 2.0 - obs_s.centre[1]) / obs_s.long
+        zmid = float((v[:, 2].max() + v[:, 2].min()) / 2.0)
+        transl = np.array([cx * tz / focal_n, cy * tz / focal_n + zmid, tz])
+    side = _ViewParams(
+        front_fit.bone_rotvecs, np.array([0.0, 0.0, side_yaw(side_pose)]), transl, np.zeros(2)
+    )
+    stature_t = torch.tensor(stature_m, dtype=torch.float32)
+    stature_vertices = [model.fit_top, *model.fit_soles]
+    wts = fitmod.WEIGHTS
+    slack = OUTLINE_SLACK if OUTLINE_SLACK is not None else getattr(fitmod, "OUTLINE_SLACK", 0.0)
+
+    def silhouette(obs, uv) -> dict[str, torch.Tensor]:
+        h_n = obs.person_h
+        inside = (obs.sample_dt(uv) / h_n).mean() * wts["inside"]
+        dmin = torch.cdist(obs.outline[None], uv).amin(dim=-1) / h_n
+        outline = fitmod._robust(torch.relu(dmin - slack), 0.03).mean() * wts["outline"]
+        return {"inside": inside, "outline": outline}
+
+    def view_terms(view: _ViewParams, obs, coeffs, is_side: bool) -> dict[str, torch.Tensor]:
+        verts, kps, rest = model.posed_fit(coeffs, model.deltas(view.bones))
+        uv_kp = fitmod._project(kps[:, fitmod._ANNY_IDX], view.root, view.transl, focal_n)
+        if is_side:
+            d = torch.linalg.norm(_model_side_keypoints(uv_kp) - kp_s[None], dim=-1)
+            w = kp_w_s
+        else:
+            d = torch.linalg.norm(uv_kp - obs.kp[None], dim=-1)
+            w = obs.kp_w
+        d = d / obs.person_h
+        out = {"keypoints": wts["keypoints"] * (w * fitmod._robust(d, 0.05)).sum() / w.sum()}
+        uv = fitmod._project(verts, view.root, view.transl, focal_n) + view.mask_shift
+        sil = silhouette(obs, uv)
+        k = SIDE_WEIGHT if is_side else 1.0
+        out["inside"], out["outline"] = k * sil["inside"], k * sil["outline"]
+        out["pose_prior"] = wts["pose"] * view.bones.square().sum()
+        out["_rest"] = rest
+        return out
+
+    def run(n_iter: int, groups: list[dict], joint: bool) -> dict[str, float]:
+        opt = torch.optim.Adam(groups)
+        hist: dict[str, float] = {}
+        fixed = None
+        if not joint:
+            with torch.no_grad():
+                fixed = model.coefficients(shape.phenotype(), shape.local())
+        for _ in range(n_iter):
+            opt.zero_grad(set_to_none=True)
+            coeffs = (
+                fixed if fixed is not None else model.coefficients(shape.phenotype(), shape.local())
+            )
+            terms = {f"side_{k}": v for k, v in view_terms(side, obs_s, coeffs, True).items()}
+            if joint:
+                terms.update(view_terms(front, obs_f, coeffs, False))
+                rest = terms["_rest"]
+                ends = rest[0, stature_vertices, 2]
+                stature = ends[0] - torch.minimum(ends[1], ends[2])
+                terms["stature"] = 50.0 * ((stature - stature_t) / stature_t).square()
+                terms["shape_prior"] = (
+                    wts["local"] * shape.local().square().sum()
+                    + wts["pheno"] * ((shape.phenotype() - pheno_prior)[:, [0, 1]]).square().sum()
+                )
+            terms = {k: v for k, v in terms.items() if not k.endswith("_rest")}
+            loss = sum(terms.values())
+            loss.backward()
+            opt.step()
+            hist = {k: float(v.detach()) for k, v in terms.items()}
+        return hist
+
+    lr = fitmod.LR
+    cam = [
+        {"params": [side.bones, side.root], "lr": lr},
+        {"params": [side.transl], "lr": lr * 0.5},
+        {"params": [side.mask_shift], "lr": lr * 0.02},
+    ]
+    run(iterations[0], cam, joint=False)
+    t_side = time.perf_counter()
+    joint = [
+        *cam,
+        {"params": [front.bones, front.root], "lr": lr * 0.5},
+        {"params": [front.transl], "lr": lr * 0.25},
+        {"params": [shape.pheno_raw, shape.local_raw], "lr": lr},
+    ]
+    hist = run(iterations[1], joint, joint=True)
+    t_joint = time.perf_counter()
+
+    with torch.no_grad():
+        coeffs = model.coefficients(shape.phenotype(), shape.local())
+        _, kps, _ = model.posed_fit(coeffs, model.deltas(side.bones))
+        uv_kp = fitmod._project(kps[:, fitmod._ANNY_IDX], side.root, side.transl, focal_n)
+        d = torch.linalg.norm(_model_side_keypoints(uv_kp)[0] - kp_s, dim=-1) / obs_s.person_h
+        good = kp_w_s > 0.3
+        side_err = float(d[good].median()) if bool(good.any()) else float("nan")
+    ph = shape.phenotype()[0].detach().numpy()
+    loc = shape.local()[0].detach().numpy()
+    timings = dict(front_fit.timings)
+    timings.update({"side_pose": t_side - t0, "side_joint": t_joint - t_side})
+    fitted = replace(
+        front_fit,
+        phenotype={k: float(v) for k, v in zip(fitmod._PHENO_RANGE, ph, strict=True)},
+        local_changes={k: float(v) for k, v in zip(FIT_LOCAL_CHANGES, loc, strict=True)},
+        bone_rotvecs=front.bones[0].detach().numpy().copy(),
+        root_rotvec=front.root[0].detach().numpy().copy(),
+        translation=front.transl[0].detach().numpy().copy(),
+        losses={**front_fit.losses, **{k: v for k, v in hist.items()}},
+        mask_shift_px=front.mask_shift[0, 0].detach().numpy() * obs_f.long,
+        timings=timings,
+    )
+    return TwoViewFit(
+        fitted,
+        side.root[0].detach().numpy().copy(),
+        side.transl[0].detach().numpy().copy(),
+        side_err,
+        hist,
+    )
+
+
+__all__ = ["FIT_BONES", "TwoViewFit", "fit_two_views", "side_yaw"]

@@ -1,0 +1,102 @@
+"""Issue 6: fusion of photo measurements with the ANSUR II prior (bodylens.body.fusion).
+
+Real statistics (the shipped ANSUR prior), real Anny bodies from the benchmark set; no stubs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bodylens.body import fusion
+from bodylens.body.ansur import predict_baseline
+
+BODIES = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "ansur_bodies.json"
+
+
+def _readings(chest: float, waist: float, hip: float) -> dict[str, float]:
+    return {"chest_girth": chest, "waist_girth": waist, "hip_girth": hip, "weight": 80.0}
+
+
+def test_fusion_is_precision_weighted_between_photo_and_prior():
+    prior = predict_baseline(178.0, 80.0, "male")
+    # A photo reading 12 cm above the calculator: the answer lies between, nearer the side
+    # with the smaller σ, and is more certain than either.
+    reading = prior["chest_girth"][0] + 12.0
+    res = fusion.fuse(
+        {"chest_girth": reading - 2.0},  # the table's chest runs ~2 cm below ANSUR's
+        _readings(reading, prior["waist_girth"][0], prior["hip_girth"][0]),
+        height_cm=178.0,
+        weight_kg=80.0,
+        sex="male",
+        cal=fusion.Calibration({}, {"front": {"chest_girth": 4.0}}, {}),
+    )
+    mean, sd = res.ansur["chest_girth"]
+    assert prior["chest_girth"][0] < mean < reading
+    assert sd < min(4.0, prior["chest_girth"][1])
+    # The table value gets the same correction as the ANSUR-definition value.
+    assert res.values["chest_girth"][0] == pytest.approx(mean - 2.0, abs=1e-6)
+    assert res.weight_source == "given" and res.mass_kg == (80.0, 0.0)
+
+
+def test_more_precise_photo_moves_the_answer_closer_to_the_photo():
+    prior = predict_baseline(165.0, 60.0, "female")
+    reading = prior["waist_girth"][0] - 8.0
+    answers = []
+    for sigma in (6.0, 1.0):
+        cal = fusion.Calibration({}, {"front": {"waist_girth": sigma}}, {})
+        res = fusion.fuse({}, {"waist_girth": reading}, height_cm=165.0, weight_kg=60.0,
+                          sex="female", cal=cal)  # fmt: skip
+        answers.append(res.ansur["waist_girth"][0])
+    assert abs(answers[1] - reading) < abs(answers[0] - reading)
+    assert abs(answers[1] - reading) < 1.0
+
+
+def test_without_weight_mass_and_bmi_are_estimated_from_the_photo():
+    light = fusion.fuse({}, _readings(88.0, 76.0, 92.0) | {"weight": 60.0}, height_cm=175.0,
+                        weight_kg=None, sex=None)  # fmt: skip
+    heavy = fusion.fuse({}, _readings(118.0, 110.0, 115.0) | {"weight": 105.0}, height_cm=175.0,
+                        weight_kg=None, sex=None)  # fmt: skip
+    assert light.weight_source == heavy.weight_source == "estimated"
+    assert 50 < light.mass_kg[0] < 75 < 90 < heavy.mass_kg[0] < 120
+    assert light.mass_kg[1] > 0
+    assert light.bmi[0] == pytest.approx(light.mass_kg[0] / 1.75**2, rel=0.08)
+    # Given weight is used: the answer changes with it.
+    w1 = fusion.fuse({}, _readings(95, 85, 100), height_cm=175.0, weight_kg=65.0, sex="male")
+    w2 = fusion.fuse({}, _readings(95, 85, 100), height_cm=175.0, weight_kg=95.0, sex="male")
+    assert w2.ansur["waist_girth"][0] > w1.ansur["waist_girth"][0] + 2.0
+
+
+def test_no_height_means_no_prior():
+    values, sigmas, summary = fusion.apply(
+        np.zeros((3, 3)), np.zeros((3, 3)), {"chest_girth": 90.0}, height_cm=None,
+        weight_kg=None, sex=None, views="front", table_sigma={"chest_girth": 4.8},
+    )  # fmt: skip
+    assert values == {"chest_girth": 90.0} and sigmas == {"chest_girth": 4.8}
+    assert summary == {"applied": False}
+
+
+def test_shipped_calibration_is_sane():
+    cal = fusion.calibration()
+    for views in fusion.VIEWS:
+        for name, sigma in cal.sigma[views].items():
+            assert 0.2 <= sigma <= 20.0, (views, name, sigma)
+        for name, ratio in cal.ratio.get(views, {}).items():
+            assert 0.8 <= ratio <= 1.2, (views, name, ratio)
+        for name, scale in cal.scale.get(views, {}).items():
+            assert 0.3 <= scale <= 4.0, (views, name, scale)
+
+
+@pytest.mark.skipif(not BODIES.is_file(), reason="benchmark bodies missing")
+def test_photo_readings_use_ansur_definitions_on_real_bodies():
+    """The readings the prior is given are the same tape measures as the benchmark's truth."""
+    from bodylens.body.model import get_body_model
+
+    model = get_body_model()
+    body = json.loads(BODIES.read_text())["bodies"][3]
+    rest = model.rest_body(body["phenotype"], body["local_changes"])
+    got = fusion.photo_readings(rest.vertices, rest.bone_heads)
+    for name in ("chest_girth", "waist_girth", "hip_girth", "thigh_girth", "weight"):
+        assert got[name] == pytest.approx(body["mesh"][name], abs=0.3), name

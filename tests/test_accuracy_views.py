@@ -1,0 +1,87 @@
+"""Issue 6: front + side photo fitting (bodylens.body.views) through `bodylens.measure`.
+
+Real renders of a realistic ANSUR body (benchmarks/data/ansur_bodies.json), real MediaPipe and
+the real Anny fit; about 30 s on the shared 2-core machine."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bodylens.body.api import measure
+from bodylens.errors import Unprocessable
+
+BODIES = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "ansur_bodies.json"
+pytestmark = pytest.mark.skipif(not BODIES.is_file(), reason="benchmark bodies missing")
+
+
+@pytest.fixture(scope="module")
+def photos():
+    """Front and side (facing the image's right) renders of one ANSUR body, and its truth."""
+    from bodylens.body.model import FIT_BONES, get_body_model
+    from bodylens.body.render import place_body, render_body, skin_and_clothes_colors
+
+    model = get_body_model()
+    body = json.loads(BODIES.read_text())["bodies"][20]
+    rest = model.rest_body(body["phenotype"], body["local_changes"])
+    pose = np.zeros((len(FIT_BONES), 3))
+    pose[FIT_BONES.index("upperarm01.L"), 1] = 0.2
+    pose[FIT_BONES.index("upperarm01.R"), 1] = -0.2
+    verts = model.posed_full(body["phenotype"], body["local_changes"], pose)
+    rng = np.random.default_rng(3)
+    lab = model.bone_labels
+    colors = skin_and_clothes_colors(
+        model.part, rest.vertices[:, 2], model.faces, rng,
+        waist_z=float(rest.bone_heads[lab.index("spine03"), 2]),
+        ankle_z=float(rest.bone_heads[lab.index("foot.R"), 2]),
+        neck_z=float(rest.bone_heads[lab.index("neck01"), 2]),
+    )  # fmt: skip
+    images = []
+    for yaw in (0.0, 90.0):
+        cam = place_body(verts, 720, 1280, focal=1280.0, fill=0.8, yaw_deg=yaw)
+        images.append(render_body(verts, model.faces, cam, face_colors=colors, rng=rng))
+    height = float(rest.vertices[:, 2].max() - rest.vertices[:, 2].min()) * 100
+    return images[0], images[1], body, round(height, 1)
+
+
+def test_side_yaw_follows_the_nose(photos):
+    from bodylens.body.views import side_yaw
+    from bodylens.detect.pose import detect_pose
+
+    side = detect_pose(photos[1])
+    assert side is not None
+    assert side_yaw(side) == pytest.approx(math.pi / 2)
+    flipped = detect_pose(np.ascontiguousarray(photos[1][:, ::-1]))
+    assert side_yaw(flipped) == pytest.approx(-math.pi / 2)
+
+
+def test_front_and_side_photos_are_fitted_together(photos):
+    front, side, body, height = photos
+    one = measure(front, height_cm=height, sex=body["sex"], measures=["chest", "waist", "hips"])
+    two = measure(front, side_image=side, height_cm=height, sex=body["sex"],
+                  measures=["chest", "waist", "hips"])  # fmt: skip
+    assert one.body["fusion"]["views"] == "front"
+    assert two.body["fusion"]["views"] == "front_side"
+    assert "side_joint" in two.timings and "side_pose" in two.timings
+    assert not any("not used" in w for w in two.warnings)
+    # The side photo changes the fitted shape (depth is now observed) ...
+    assert two.body["phenotype"] != one.body["phenotype"]
+    # ... and the ANSUR-definition girths of the fit stay close to the true body's.
+    truth = body["mesh"]
+    for name in ("chest_girth", "waist_girth", "hip_girth"):
+        assert abs(two.body["fusion"]["photo_ansur_cm"][name] - truth[name]) < 15.0, name
+    # Without weight, a mass and BMI estimate is reported and is plausible.
+    mass, sd = two.body["fusion"]["mass_kg"]
+    assert abs(mass - truth["weight"]) < 0.25 * truth["weight"] and sd > 0
+    for d in two.details:
+        assert 0.2 < d.uncertainty_cm < 10.0
+
+
+def test_side_photo_without_a_person_is_refused(photos):
+    blank = np.full((800, 600, 3), 200, np.uint8)
+    with pytest.raises(Unprocessable, match="side photo"):
+        measure(photos[0], side_image=blank, height_cm=photos[3], measures=["waist"])
