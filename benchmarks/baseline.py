@@ -25,24 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from bodylens.body import ansur
+from bodylens.body.anny_fit_measurements import ANSUR_SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
 BODIES = ROOT / "benchmarks" / "data" / "ansur_bodies.json"
 DOC = ROOT / "docs" / "benchmarks" / "baseline.md"
 # Measurements ANSUR and the Anny tape measures both define.
-MESH_NAMES = (
-    "chest_girth",
-    "waist_girth",
-    "hip_girth",
-    "neck_girth",
-    "thigh_girth",
-    "calf_girth",
-    "ankle_girth",
-    "wrist_girth",
-    "shoulder_width",
-    "arm_length",
-    "inside_leg",
-)
+MESH_NAMES = ANSUR_SHARED
 CV_NAMES = (*MESH_NAMES, "upper_arm_girth", "back_neck_to_waist", "crotch_length")
 
 

@@ -40,20 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bodylens.body.anny_fit_measurements import ANSUR_SHARED  # noqa: E402
+
 BODIES = ROOT / "benchmarks" / "data" / "ansur_bodies.json"
 RUNS = ROOT / "benchmarks" / "data" / "measure_ansur_runs.json"
 DOC = ROOT / "docs" / "benchmarks" / "measure_ansur.md"
 HEADLINE = ("chest_girth", "waist_girth", "hip_girth")
-OTHERS = (
-    "neck_girth",
-    "thigh_girth",
-    "calf_girth",
-    "ankle_girth",
-    "wrist_girth",
-    "shoulder_width",
-    "arm_length",
-    "inside_leg",
-)
+OTHERS = tuple(n for n in ANSUR_SHARED if n not in HEADLINE)
 CONFIGS = (
     ("front", True),
     ("front", False),
@@ -66,21 +59,12 @@ def render_views(model, body: dict, rng: np.random.Generator) -> tuple[np.ndarra
     """Front and side photos of one posed, dressed body (each view its own camera)."""
     from measure_synthetic import sample_pose
 
-    from bodylens.body.render import place_body, render_body, skin_and_clothes_colors
+    from bodylens.body.render import dressed_colors, place_body, render_body
 
     rest = model.rest_body(body["phenotype"], body["local_changes"])
     pose = sample_pose(rng)
     verts = model.posed_full(body["phenotype"], body["local_changes"], pose)
-    lab = model.bone_labels
-    colors = skin_and_clothes_colors(
-        model.part,
-        rest.vertices[:, 2],
-        model.faces,
-        rng,
-        waist_z=float(rest.bone_heads[lab.index("spine03"), 2]),
-        ankle_z=float(rest.bone_heads[lab.index("foot.R"), 2]),
-        neck_z=float(rest.bone_heads[lab.index("neck01"), 2]),
-    )
+    colors = dressed_colors(model, rest, rng)
     side_sign = 1.0 if rng.uniform() < 0.5 else -1.0
     images = []
     for yaw in (rng.uniform(-8, 8), side_sign * 90 + rng.uniform(-6, 6)):

@@ -73,7 +73,7 @@ def sample_pose(rng: np.random.Generator) -> np.ndarray:
 
 def render_case(model, phenotype, local, pose, rng):
     from bodylens.body import measurements
-    from bodylens.body.render import place_body, render_body, skin_and_clothes_colors
+    from bodylens.body.render import dressed_colors, place_body, render_body
 
     rest = model.rest_body(phenotype, local)
     truth = measurements.compute(model, rest)
@@ -91,16 +91,7 @@ def render_case(model, phenotype, local, pose, rng):
         yaw_deg=rng.uniform(-10, 10),
         offset=(rng.uniform(-0.08, 0.08), rng.uniform(-0.03, 0.03)),
     )
-    lab = model.bone_labels
-    colors = skin_and_clothes_colors(
-        model.part,
-        rest.vertices[:, 2],
-        model.faces,
-        rng,
-        waist_z=float(rest.bone_heads[lab.index("spine03"), 2]),
-        ankle_z=float(rest.bone_heads[lab.index("foot.R"), 2]),
-        neck_z=float(rest.bone_heads[lab.index("neck01"), 2]),
-    )
+    colors = dressed_colors(model, rest, rng)
     background = "cluttered" if rng.uniform() < 0.5 else "plain"
     img = render_body(verts, model.faces, cam, face_colors=colors, background=background, rng=rng)
     return img, truth, background, focal

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not BODIES.is_file(), reason="benchmark bodies m
 def photos():
     """Front and side (facing the image's right) renders of one ANSUR body, and its truth."""
     from bodylens.body.model import FIT_BONES, get_body_model
-    from bodylens.body.render import place_body, render_body, skin_and_clothes_colors
+    from bodylens.body.render import dressed_colors, place_body, render_body
 
     model = get_body_model()
     body = json.loads(BODIES.read_text())["bodies"][20]
@@ -33,13 +33,7 @@ def photos():
     pose[FIT_BONES.index("upperarm01.R"), 1] = -0.2
     verts = model.posed_full(body["phenotype"], body["local_changes"], pose)
     rng = np.random.default_rng(3)
-    lab = model.bone_labels
-    colors = skin_and_clothes_colors(
-        model.part, rest.vertices[:, 2], model.faces, rng,
-        waist_z=float(rest.bone_heads[lab.index("spine03"), 2]),
-        ankle_z=float(rest.bone_heads[lab.index("foot.R"), 2]),
-        neck_z=float(rest.bone_heads[lab.index("neck01"), 2]),
-    )  # fmt: skip
+    colors = dressed_colors(model, rest, rng)
     images = []
     for yaw in (0.0, 90.0):
         cam = place_body(verts, 720, 1280, focal=1280.0, fill=0.8, yaw_deg=yaw)

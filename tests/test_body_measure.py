@@ -47,7 +47,7 @@ def synthetic():
     """A render of a known body, with its true measurements."""
     from bodylens.body import measurements
     from bodylens.body.model import FIT_BONES, get_body_model
-    from bodylens.body.render import place_body, render_body, skin_and_clothes_colors
+    from bodylens.body.render import dressed_colors, place_body, render_body
 
     model = get_body_model()
     phenotype = dict(gender=0.2, age=0.8, muscle=0.5, weight=0.6, height=0.55, proportions=0.5)
@@ -59,16 +59,7 @@ def synthetic():
     pose[FIT_BONES.index("upperarm01.R"), 1] = -0.15
     verts = model.posed_full(phenotype, local, pose)
     rng = np.random.default_rng(3)
-    lab = model.bone_labels
-    colors = skin_and_clothes_colors(
-        model.part,
-        rest.vertices[:, 2],
-        model.faces,
-        rng,
-        waist_z=float(rest.bone_heads[lab.index("spine03"), 2]),
-        ankle_z=float(rest.bone_heads[lab.index("foot.R"), 2]),
-        neck_z=float(rest.bone_heads[lab.index("neck01"), 2]),
-    )
+    colors = dressed_colors(model, rest, rng)
     cam = place_body(verts, 720, 1080, focal=1000.0, fill=0.8, camera_height_m=1.3)
     image = render_body(
         verts, model.faces, cam, face_colors=colors, background="cluttered", rng=rng

@@ -50,6 +50,21 @@ FIT_LOCAL = (
     "buttocks-volume-incr",
 )
 FREE_PHENOTYPES = ("muscle", "weight", "height", "proportions")
+# Measurements ANSUR II and these tape measures both define (what a photo fit can be scored on
+# and what the prior can read from a fitted body).
+ANSUR_SHARED = (
+    "chest_girth",
+    "waist_girth",
+    "hip_girth",
+    "neck_girth",
+    "thigh_girth",
+    "calf_girth",
+    "ankle_girth",
+    "wrist_girth",
+    "shoulder_width",
+    "arm_length",
+    "inside_leg",
+)
 DENSITY = 1000.0  # kg/m³; the brief's "mass ≈ volume × ~1000"
 # Anny's own calibration of its age parameter against years (anny/data/shape_calibration).
 _AGE_YEARS = (16.0, 18.0, 64.0, 110.0)

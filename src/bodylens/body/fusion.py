@@ -30,25 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
+from bodylens.body.anny_fit_measurements import ANSUR_SHARED
+
 log = logging.getLogger(__name__)
 
 CALIBRATION_PATH = Path(__file__).resolve().parents[1] / "data" / "fusion_calibration.json"
 VIEWS = ("front", "front_side")
 # Photo readings (ANSUR definitions on the fitted body) handed to the prior. Breadths and
 # depths are left out: a mesh band's extent is not ANSUR's caliper landmark.
-READINGS = (
-    "chest_girth",
-    "waist_girth",
-    "hip_girth",
-    "neck_girth",
-    "thigh_girth",
-    "calf_girth",
-    "ankle_girth",
-    "wrist_girth",
-    "shoulder_width",
-    "arm_length",
-    "inside_leg",
-)
+READINGS = ANSUR_SHARED
 # Readings further than this many σ from the height (+ weight) prediction are down-weighted.
 # Conditioning on all readings jointly beat one reading per measurement on the benchmark
 # (chest 2.9 vs 3.2 cm front+side); 1.5 beat 2.0 and no down-weighting.

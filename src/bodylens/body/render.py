@@ -110,6 +110,20 @@ def skin_and_clothes_colors(
     return colors
 
 
+def dressed_colors(model, rest, rng: np.random.Generator) -> np.ndarray:
+    """`skin_and_clothes_colors` for an Anny body at rest, with the clothing edges at its own
+    waist (spine03), ankle (foot) and neck bones, so every render dresses bodies alike."""
+    labels = model.bone_labels
+
+    def z(bone: str) -> float:
+        return float(rest.bone_heads[labels.index(bone), 2])
+
+    return skin_and_clothes_colors(
+        model.part, rest.vertices[:, 2], model.faces, rng,
+        waist_z=z("spine03"), ankle_z=z("foot.R"), neck_z=z("neck01"),
+    )  # fmt: skip
+
+
 def _background(width: int, height: int, kind: str, rng: np.random.Generator) -> np.ndarray:
     base = rng.integers(150, 245, 3).astype(np.float32)
     grad = np.linspace(0.9, 1.05, height, dtype=np.float32)[:, None, None]
