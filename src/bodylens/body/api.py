@@ -216,16 +216,7 @@ def measure(
 
     # --- person
     step(0.05, "detecting the person")
-    from bodylens.detect.pose import detect_pose
-
-    t = time.perf_counter()
-    pose = detect_pose(rgb)
-    timings["pose"] = time.perf_counter() - t
-    if pose is None:
-        raise Unprocessable("no person found in the photo")
-    mask, mask_warnings = _person_mask(pose)
-    _check_visible(pose, mask)
-    warnings += mask_warnings
+    pose, mask = _find_person(rgb, "photo", timings, warnings)
     core = [11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
     if float(np.mean(pose.visibility[core])) < 0.7:
         warnings.append("low keypoint confidence: arms or legs are partly hidden")
@@ -361,22 +352,36 @@ def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
 def _fit_side(model, fit, pose, mask, side_rgb, stature_m, sex, timings, warnings):
     """Issue 6: detect the person in the side photo and refine the fit on both views."""
     from bodylens.body.views import fit_two_views
-    from bodylens.detect.pose import detect_pose
 
-    t = time.perf_counter()
-    side_pose = detect_pose(side_rgb)
-    timings["side_pose"] = time.perf_counter() - t
-    if side_pose is None:
-        raise Unprocessable("no person found in the side photo")
-    side_mask, side_warnings = _person_mask(side_pose)
-    try:
-        _check_visible(side_pose, side_mask)
-    except Unprocessable as exc:
-        raise Unprocessable(f"side photo: {exc.message}") from None
-    warnings += [f"side photo: {w}" for w in side_warnings]
+    side_pose, side_mask = _find_person(side_rgb, "side photo", timings, warnings)
     two = fit_two_views(model, pose, mask, side_pose, side_mask, stature_m=stature_m, sex=sex,
                         front_fit=fit)  # fmt: skip
     timings.update({k: v for k, v in two.front.timings.items() if k.startswith("side")})
     if two.side_keypoint_error > 0.05:
         warnings.append("side photo: the body fit is poor (keypoints far from the fitted body)")
     return two.front
+
+
+def _find_person(rgb: np.ndarray, view: str, timings: dict, warnings: list[str]):
+    """Pose and person mask of the most prominent person in one view ("photo" or "side
+    photo"); refuses a view with nobody or a cut-off person, naming the view."""
+    from bodylens.detect.pose import detect_pose
+
+    t = time.perf_counter()
+    pose = detect_pose(rgb)
+    timings["pose" if view == "photo" else "side_pose"] = time.perf_counter() - t
+    prefix = "" if view == "photo" else f"{view}: "
+    try:
+        if pose is None:
+            raise Unprocessable("no person found in the photo")
+        mask, mask_warnings = _person_mask(pose)
+        _check_visible(pose, mask)
+    except Unprocessable as exc:
+        if not prefix:
+            raise
+        message = exc.message.replace("in the photo", f"in the {view}")
+        if message == exc.message:
+            message = prefix + message
+        raise Unprocessable(message, **exc.details) from None
+    warnings += [prefix + w for w in mask_warnings]
+    return pose, mask

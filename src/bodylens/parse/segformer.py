@@ -30,11 +30,11 @@ class SegformerParser:
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise InputError(f"no SegFormer checkpoint (config.json) in {model_dir}")
-        self.model = AutoModelForSemanticSegmentation.from_pretrained(
+        self.model = AutoModelForSemanticSegmentation.from_pretrained(  # user-supplied
             model_dir, local_files_only=True
         ).eval()
         if (model_dir / "preprocessor_config.json").is_file():
-            self.processor = SegformerImageProcessor.from_pretrained(
+            self.processor = SegformerImageProcessor.from_pretrained(  # user-supplied
                 model_dir, local_files_only=True
             )
         else:
