@@ -124,9 +124,9 @@ class AnnyMeasurer:
     """Batched, differentiable shape -> measurements (cm, kg) for the default Anny model."""
 
     def __init__(self, model=None, band_m: float = 0.006) -> None:
-        import anny
+        from bodylens.body.anny_model import new_anny
 
-        self.model = model if model is not None else anny.Anny(local_changes="default")
+        self.model = model if model is not None else new_anny(local_changes="default")
         m = self.model
         m.requires_grad_(False)
         self.labels = list(m.bone_labels)

@@ -100,7 +100,9 @@ class AnnyBody:
     def __init__(self, voxel_m: float = 0.028) -> None:
         import anny
 
-        self.anny = anny.Anny(local_changes="default")
+        from bodylens.body.anny_model import new_anny
+
+        self.anny = new_anny(local_changes="default")
         m = self.anny
         m.requires_grad_(False)
         self.bone_labels: list[str] = list(m.bone_labels)

@@ -43,11 +43,12 @@ class VideoBody:
     """Anny with the bone map, rest geometry and decimation the video fit needs (built once)."""
 
     def __init__(self) -> None:
-        import anny
         import torch
 
+        from bodylens.body.anny_model import new_anny
+
         self.torch = torch
-        self.model = anny.Anny()
+        self.model = new_anny()
         self.model.eval()
         labels = list(self.model.bone_labels)
         self.index = {name: i for i, name in enumerate(labels)}
