@@ -69,22 +69,26 @@ def main() -> int:
     per_photo: dict[str, dict[str, tuple[float, str]]] = {}
     failures: list[str] = []
     latencies = []
-    for name in photos:
-        rgb = load_image(CCP / name)
+
+    def timed_measure(img, what: str) -> dict[str, float] | None:
+        """Measurements of one photo variant (latency recorded), or None with the refusal noted."""
         try:
             t = time.perf_counter()
-            ref = bodylens.measure(rgb, height_cm=args.height_cm).values
+            values = bodylens.measure(img, height_cm=args.height_cm).values
             latencies.append(time.perf_counter() - t)
+            return values
         except BodylensError as exc:
-            failures.append(f"{name} original: {exc.message}")
+            failures.append(f"{what}: {exc.message}")
+            return None
+
+    for name in photos:
+        rgb = load_image(CCP / name)
+        ref = timed_measure(rgb, f"{name} original")
+        if ref is None:
             continue
         for label, img in variants(rgb).items():
-            try:
-                t = time.perf_counter()
-                out = bodylens.measure(img, height_cm=args.height_cm).values
-                latencies.append(time.perf_counter() - t)
-            except BodylensError as exc:
-                failures.append(f"{name} {label}: {exc.message}")
+            out = timed_measure(img, f"{name} {label}")
+            if out is None:
                 continue
             for key, value in out.items():
                 if key in ref and key != "height":

@@ -24,6 +24,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -236,6 +237,35 @@ def _project(
     return focal_n * cam[..., :2] / z
 
 
+class ShapeControls(Protocol):
+    """What the shape losses read: the fit's own parameters or the two-view fit's shape."""
+
+    def phenotype(self) -> torch.Tensor: ...
+
+    def local(self) -> torch.Tensor: ...
+
+
+def shape_terms(
+    rest: torch.Tensor,
+    stature_vertices: list,
+    stature_t: torch.Tensor,
+    params: ShapeControls,
+    pheno_prior: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """Losses on the body's shape alone, shared by the front and the front+side fits: the rest
+    body's stature (top of the head to the lower sole) must match the target, and the shape
+    controls stay near their prior (local changes near 0, sex and age near the start)."""
+    ends = rest[0, stature_vertices, 2]
+    stature = ends[0] - torch.minimum(ends[1], ends[2])
+    return {
+        "stature": 50.0 * ((stature - stature_t) / stature_t).square(),
+        "shape_prior": (
+            WEIGHTS["local"] * params.local().square().sum()
+            + WEIGHTS["pheno"] * ((params.phenotype() - pheno_prior)[:, [0, 1]]).square().sum()
+        ),
+    }
+
+
 def fit_photo(
     model: AnnyBody,
     pose: PoseResult,
@@ -352,13 +382,7 @@ def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> F
             WEIGHTS["pose"] * p.bones.square().sum() + WEIGHTS["yaw"] * p.root[:, 2].square().sum()
         )
         if shape:
-            ends = rest[0, stature_vertices, 2]
-            stature = ends[0] - torch.minimum(ends[1], ends[2])
-            out["stature"] = 50.0 * ((stature - stature_t) / stature_t).square()
-            out["shape_prior"] = (
-                WEIGHTS["local"] * p.local().square().sum()
-                + WEIGHTS["pheno"] * ((p.phenotype() - pheno_prior)[:, [0, 1]]).square().sum()
-            )
+            out.update(shape_terms(rest, stature_vertices, stature_t, p, pheno_prior))
         return out
 
     history: dict[str, float] = {}

@@ -201,14 +201,10 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
             terms = {f"side_{k}": v for k, v in view_terms(side, obs_s, coeffs, True).items()}
             if joint:
                 terms.update(view_terms(front, obs_f, coeffs, False))
-                rest = terms["_rest"]
-                ends = rest[0, stature_vertices, 2]
-                stature = ends[0] - torch.minimum(ends[1], ends[2])
-                terms["stature"] = 50.0 * ((stature - stature_t) / stature_t).square()
-                terms["shape_prior"] = (
-                    wts["local"] * shape.local().square().sum()
-                    + wts["pheno"] * ((shape.phenotype() - pheno_prior)[:, [0, 1]]).square().sum()
-                )
+                terms.update(
+                    fitmod.shape_terms(terms["_rest"], stature_vertices, stature_t, shape,
+                                       pheno_prior)
+                )  # fmt: skip
             terms = {k: v for k, v in terms.items() if not k.endswith("_rest")}
             loss = sum(terms.values())
             loss.backward()
