@@ -14,12 +14,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="CCP folder (images/, labels/, eval_label_map.json); "
                         "default ../shared/data/ccp")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
-    parser.add_argument("--epochs", type=int, default=24)
-    parser.add_argument("--warm-epochs", type=int, default=17,
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--warm-epochs", type=int, default=34,
                         help="first epochs at 128x192 (cheaper), the rest at 192x288")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=4e-3)
     parser.add_argument("--width", type=int, default=16, help="channel width multiplier")
+    parser.add_argument("--rare-image-fraction", type=float, default=0.4,
+                        help="oversample classes in fewer photos than this; 0: off")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--threads",
@@ -48,6 +50,7 @@ def run_parser(args: argparse.Namespace) -> int:
         lr=args.lr,
         width=args.width,
         warm_epochs=args.warm_epochs,
+        rare_image_fraction=args.rare_image_fraction,
         seed=args.seed,
         threads=args.threads,
         log_file=args.log,

@@ -3,7 +3,9 @@
 ``bodylens train parser`` calls :func:`train`. Pose and person masks are cached once
 (``parse.data.prepare``); each step renders the pose maps, applies a random affine warp,
 flip and colour jitter on the whole batch in torch, and minimises weighted cross-entropy plus a
-soft Dice term (which lifts the rare classes: belt, sunglasses, scarf).
+soft Dice term (which lifts the rare classes: belt, sunglasses, scarf). Photos showing a rare
+class are drawn more often (repeat-factor sampling), since per-pixel weights alone cannot show
+the network more scarves than the 58 training photos hold.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ TRAIN_SIZE = (192, 288)
 # Progressive resizing: the first epochs run at this smaller size (~0.45x the cost per photo),
 # the network is fully convolutional, and the last epochs adapt it to TRAIN_SIZE.
 WARM_SIZE = (128, 192)
+# Repeat-factor sampling (the LVIS recipe, per image instead of per instance): a class present
+# in a fraction f < RARE_IMAGE_FRACTION of the training photos gets a repeat factor
+# sqrt(RARE_IMAGE_FRACTION / f); each photo is drawn max-over-its-classes times per epoch
+# (stochastically rounded). With 0.4: scarf ~2.3x, hat ~1.9x, skirt ~1.5x, belt ~1.4x,
+# dress and sunglasses ~1.15x.
+RARE_IMAGE_FRACTION = 0.4
 
 
 def build_inputs(
@@ -93,6 +101,23 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch
     return ce + 0.5 * dice[present].mean()
 
 
+def repeat_factors(labels: np.ndarray, threshold: float = RARE_IMAGE_FRACTION) -> np.ndarray:
+    """(N,) repeat factor of each photo from its (N, H, W) 13-class labels; >= 1."""
+    n = len(EVAL13)
+    present = np.stack([np.bincount(lab[lab != IGNORE], minlength=n)[:n] > 0 for lab in labels])
+    image_freq = present.mean(0)
+    per_class = np.maximum(1.0, np.sqrt(threshold / np.maximum(image_freq, 1e-6)))
+    return np.where(present, per_class, 1.0).max(1)
+
+
+def epoch_order(idx: np.ndarray, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Shuffled photo indices for one epoch, photo i repeated ~factors[i] times (the
+    fractional part by a coin flip, so the expectation is exact)."""
+    whole = np.floor(factors)
+    reps = (whole + (rng.random(len(idx)) < factors - whole)).astype(int)
+    return rng.permutation(np.repeat(idx, reps))
+
+
 def class_weights(labels: np.ndarray) -> torch.Tensor:
     """Inverse square-root frequency, normalised to mean 1 and clipped, so rare classes count
     without drowning the background."""
@@ -147,16 +172,17 @@ def train(
     ccp_dir: Path,
     out: Path,
     *,
-    epochs: int = 24,
+    epochs: int = 50,
     batch_size: int = 8,
     lr: float = 4e-3,
     width: int = 16,
     train_size: tuple[int, int] = TRAIN_SIZE,
     warm_size: tuple[int, int] = WARM_SIZE,
-    warm_epochs: int = 17,
+    warm_epochs: int = 34,
+    rare_image_fraction: float = RARE_IMAGE_FRACTION,
     seed: int = 0,
     threads: int | None = None,
-    eval_every: int = 4,
+    eval_every: int = 5,
     log_file: Path | None = None,
 ) -> dict:
     """Train from scratch and write a checkpoint to ``out``; returns its metadata."""
@@ -179,19 +205,23 @@ def train(
     val_idx = np.array([i for i, k in enumerate(data.ids) if k in val])
     train_idx = np.array([i for i, k in enumerate(data.ids) if k not in val])
     weights = class_weights(data.label[train_idx])
+    factors = repeat_factors(data.label[train_idx], rare_image_fraction)
     model = ParserNet(width=width)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    # Epoch length stays one pass's worth of steps; with repeats, an epoch skips a few
+    # common photos at random instead of growing.
     steps_per_epoch = len(train_idx) // batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1
     )
     say(f"train {len(train_idx)} / val {len(val_idx)} photos, {epochs} epochs of "
         f"{steps_per_epoch} steps ({warm_epochs} at {warm_size}, then {train_size}), "
-        f"threads {torch.get_num_threads()}")  # fmt: skip
+        f"threads {torch.get_num_threads()}; repeat factors mean {factors.mean():.2f} "
+        f"max {factors.max():.2f}")  # fmt: skip
     start = time.time()
     history = []
     for epoch in range(1, epochs + 1):
-        order = rng.permutation(train_idx)
+        order = epoch_order(train_idx, factors, rng)
         total = 0.0
         for step in range(steps_per_epoch):
             sel = np.sort(order[step * batch_size : (step + 1) * batch_size])
@@ -220,6 +250,7 @@ def train(
         "epochs": epochs,
         "warm_size": list(warm_size),
         "warm_epochs": warm_epochs,
+        "rare_image_fraction": rare_image_fraction,
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
