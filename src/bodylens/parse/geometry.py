@@ -114,8 +114,9 @@ def split_eval13_to_atr18(
 ) -> np.ndarray:
     """Turn a 13-class map into the 18 ATR classes using the pose (or a fallback without one).
 
-    The nearest-part search runs on a grid ``step`` pixels apart and is copied to the pixels
-    in between, which keeps it at a few milliseconds per photo.
+    The nearest-part search runs on a grid ``step`` pixels apart, only at the grid cells that
+    hold pixels of the class, and each pixel takes its cell's part: a few milliseconds per
+    photo, since skin and shoes cover a few percent of it.
     """
     lut = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 16, 17], dtype=np.uint8)
     out = lut[label13]
@@ -127,19 +128,19 @@ def split_eval13_to_atr18(
     if keypoints is None:
         _fallback_split(out, skin, shoes)
         return out
-    gy, gx = np.mgrid[step // 2 : h : step, step // 2 : w : step]
-    pts = np.stack([gx.ravel(), gy.ravel()], axis=1) + 0.0
+    # Grid points at step//2 + k*step; the last row/column of cells also takes the pixels
+    # past the last full cell.
+    rows, cols = len(range(step // 2, h, step)), len(range(step // 2, w, step))
     for mask, groups in ((skin, SKIN_GROUPS), (shoes, SHOE_GROUPS)):
-        if not mask.any():
+        ys, xs = np.nonzero(mask)
+        if not len(ys):
             continue
-        # Every grid point gets a part (not only those of the class), so a pixel of the class
-        # whose grid sample fell outside it still finds its part.
-        coarse = _nearest_group(pts, keypoints, groups).reshape(gy.shape)
-        full = np.repeat(np.repeat(coarse, step, axis=0), step, axis=1)[:h, :w]
-        if full.shape != (h, w):
-            full = np.pad(full, ((0, h - full.shape[0]), (0, w - full.shape[1])), mode="edge")
+        cell = np.minimum(ys // step, rows - 1) * cols + np.minimum(xs // step, cols - 1)
+        cells, pixel_cell = np.unique(cell, return_inverse=True)
+        pts = np.stack([cells % cols, cells // cols], axis=1) * step + step // 2 + 0.0
+        part = _nearest_group(pts, keypoints, groups)
         ids = np.array([ATR18_INDEX[name] for name in groups], dtype=np.uint8)
-        out[mask] = ids[full[mask]]
+        out[ys, xs] = ids[part[pixel_cell]]
     return out
 
 
