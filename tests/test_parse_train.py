@@ -1,0 +1,67 @@
+"""Parser training helpers: rare-class oversampling draws what the model card says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bodylens.parse.labels import EVAL13_INDEX, IGNORE
+from bodylens.parse.train import class_weights, epoch_order, repeat_factors
+
+SKIN, HAT, SCARF = EVAL13_INDEX["Skin"], EVAL13_INDEX["Hat"], EVAL13_INDEX["Scarf"]
+
+
+def _photos(extra: list[list[int]]) -> np.ndarray:
+    """(N, 4, 4) label maps: background and skin in every photo, plus the listed classes."""
+    labels = np.zeros((len(extra), 4, 4), np.uint8)
+    labels[:, 0, 0] = SKIN
+    for i, classes in enumerate(extra):
+        for j, c in enumerate(classes):
+            labels[i, 1 + j, 1] = c
+    return labels
+
+
+def test_repeat_factors_by_hand():
+    # 10 photos: a scarf in 1 (10 % of photos), a hat in 4 (40 %), one holds both.
+    extra = [[SCARF, HAT], [HAT], [HAT], [HAT]] + [[]] * 6
+    labels = _photos(extra)
+    # An ignored pixel is not a class: the last photo stays common.
+    labels[-1, 3, 3] = IGNORE
+    factors = repeat_factors(labels, threshold=0.4)
+    # Scarf: sqrt(0.4 / 0.1) = 2; hat at 40 % is not rare; common photos stay at 1.
+    assert factors == pytest.approx([2.0] + [1.0] * 9)
+    # With a higher threshold the hat photos are drawn more often too.
+    factors = repeat_factors(labels, threshold=0.9)
+    assert factors[0] == pytest.approx(3.0)
+    assert factors[1:4] == pytest.approx([1.5] * 3)
+    assert factors[4:] == pytest.approx([1.0] * 6)
+    # Threshold 0: no oversampling.
+    assert (repeat_factors(labels, threshold=0.0) == 1).all()
+
+
+def test_epoch_order_repeats_photos_in_expectation():
+    idx = np.array([100, 101, 102, 103])
+    factors = np.array([1.0, 1.5, 2.0, 2.34])
+    rng = np.random.default_rng(0)
+    counts = []
+    for _ in range(2000):
+        order = epoch_order(idx, factors, rng)
+        c = np.array([(order == i).sum() for i in idx])
+        # Whole repeats always, the fraction by a coin flip.
+        assert (c >= np.floor(factors)).all() and (c <= np.ceil(factors)).all()
+        counts.append(c)
+    assert np.mean(counts, axis=0) == pytest.approx(factors, abs=0.05)
+    # Factors of one: a plain shuffle of every photo once.
+    order = epoch_order(idx, np.ones(4), rng)
+    assert sorted(order) == list(idx)
+
+
+def test_class_weights_favour_rare_classes_within_the_clip():
+    # Background dominant, the rest from rare to common; ignored pixels do not count.
+    counts = [20000, 5, 300, 10, 600, 40, 200, 80, 8, 100, 400, 60, 20]
+    labels = np.concatenate([np.repeat(np.arange(13), counts), np.full(50000, IGNORE)])
+    w = class_weights(labels.astype(np.uint8)).numpy()
+    assert w.min() >= 0.2 and w.max() <= 4.0
+    order = np.argsort(counts)
+    assert (np.diff(w[order]) <= 1e-6).all()  # rarer -> heavier (ties at the clip)
+    assert w[0] == pytest.approx(0.2)  # the background sits at the lower clip
