@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     if rows:
         lines += [
             "",
-            f"Stature error: RMS {float(np.sqrt(np.mean(rel**2))):.1%} of the stature, max "
+            f"Stature error: median {float(np.median(np.abs(rel))):.1%}, RMS "
+            f"{float(np.sqrt(np.mean(rel**2))):.1%} of the stature, max "
             f"{float(np.max(np.abs(rel))):.1%}; the reported ±σ (REFERENCE_SCALE_SIGMA = "
             f"{REFERENCE_SCALE_SIGMA:.0%} of the stature, plus the table's σ) covered "
             f"{covered:.0%} of the cases. Latency with a reference (two fits when the first "
@@ -266,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         "above, misreads the scale by 10-20 %), the object's px/mm (a card is 40-80 px wide "
         "in a full-body photo: half a pixel at its edges is ~1 %), and the assumed depth (a "
         "card held out towards the camera, or standing on a shelf behind the person, breaks "
-        "it: at 3 m, every 3 cm nearer than assumed shrinks the body by 1 %). Girths follow "
+        "it: at 3 m, every 3 cm nearer than assumed shrinks the body by 1 %; a card on the chest "
+        "is taken at the fitted chest, which sticks out further than the true one when the fit "
+        "overestimates the chest, as it does here even with the height, so that correction "
+        "overshoots by a few %). Girths follow "
         "the stature's error (they scale with it) on top of the fit's own error, which the "
         "with-height column shows.",
         "",
