@@ -93,17 +93,6 @@ def render_reference_case(model, phenotype, local, pose, rng, kind: str, where: 
     return img, truth, facts
 
 
-def _fit_pitch_deg(root_rotvec: list[float]) -> float:
-    """How far the fitted camera looks down at the body (degrees), as the pitch above."""
-    import roma
-    import torch
-
-    from bodylens.body.fit import _BASE
-
-    rot = _BASE @ roma.rotvec_to_rotmat(torch.tensor([root_rotvec], dtype=torch.float32))[0]
-    return float(np.degrees(np.arcsin(-float(rot[2, 2]))))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=12)
@@ -139,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         loads.append(os.getloadavg()[0])
         given = measure(img, height_cm=round(truth["height"], 1))
         info = ref.body["reference"]
-        fit_pitch = _fit_pitch_deg(ref.body["camera"]["root_rotvec"])
+        fit_pitch = info["camera_pitch_deg"]
         row = {
             "case": i, "kind": kind, "where": where,
             **{k: v for k, v in facts.items() if k not in ("camera", "verts")},

@@ -90,6 +90,7 @@ def test_checkerboard_held_in_one_hand_gives_the_stature(board_photo):
     ref = result.body["reference"]
     assert ref["kind"] == "checkerboard" and ref["depth"] == "holding hand"
     assert ref["used_for_scale"] and ref["stature_cm"] == result.body["stature_cm"]
+    assert abs(ref["camera_pitch_deg"]) < 20  # a level camera: no steep-pitch warning
     assert any("px/mm" in w and "checkerboard" in w for w in result.warnings)
     assert not any("guessed" in w for w in result.warnings)
     # The scale's own uncertainty is part of every σ (4 % of the value at least).

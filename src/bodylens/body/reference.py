@@ -324,6 +324,18 @@ class ReferenceStature:
     metres_per_unit: float  # metric size of one fitted-model unit
 
 
+def camera_pitch_deg(fit) -> float:
+    """How far the fitted camera looks down at the body, in degrees (negative: up)."""
+    import roma
+    import torch
+
+    from bodylens.body.fit import _BASE
+
+    root = torch.as_tensor(np.asarray(fit.root_rotvec, np.float32))[None]
+    rot = (_BASE @ roma.rotvec_to_rotmat(root))[0]
+    return float(np.degrees(np.arcsin(-float(rot[2, 2]))))
+
+
 def stature_from_reference(model, fit, ref: ReferenceScale) -> ReferenceStature:
     """Metric stature of a fitted body from a reference object at about the person's depth.
 
