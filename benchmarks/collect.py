@@ -10,7 +10,16 @@ import platform
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-ORDER = ["measure", "measure_ansur", "baseline", "robustness", "parse", "hands", "video"]
+ORDER = [
+    "measure",
+    "measure_ansur",
+    "reference",
+    "baseline",
+    "robustness",
+    "parse",
+    "hands",
+    "video",
+]
 
 HEADER = """# Benchmarks
 

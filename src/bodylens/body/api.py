@@ -28,6 +28,20 @@ HEIGHT_RANGE_CM = (50.0, 250.0)
 WEIGHT_RANGE_KG = (20.0, 300.0)
 # Relative error of a guessed stature (adult SD ~7 cm over ~170 cm).
 GUESSED_SCALE_SIGMA = 0.045
+REFERENCE_KINDS = ("card", "checkerboard", "auto")
+# Relative error (1 σ) of a stature derived from a reference object in the photo, chosen so
+# that ±σ covers 8 of the 11 renders of benchmarks/measure_reference.py (RMS 2.8 % leaving
+# out the one render whose fit tilted the body 18° too far: that one was off by 19 %).
+REFERENCE_SCALE_SIGMA = 0.04
+# A reference-derived stature further than this from a given height is worth a warning.
+REFERENCE_DISAGREE = 0.03
+# Refit once at the reference's stature when it differs from the first fit's by more than
+# this: Anny's proportions change with stature, so the first fit's shape is slightly off.
+REFERENCE_REFIT = 0.01
+# A fitted camera pitch beyond this: warn that the reference scale is shaky (the fit's view of
+# the pitch drives the error: the benchmark's worst render, off by 19 %, was fitted at 22°
+# for a true 10°, and the only one above 20°).
+REFERENCE_STEEP_PITCH_DEG = 20.0
 
 
 @dataclass
@@ -59,7 +73,7 @@ class MeasurementResult:
     values: dict[str, float]
     details: list[MeasurementDetail]
     warnings: list[str]
-    scale_source: str  # "height" | "guessed"
+    scale_source: str  # "height" | "reference" | "guessed"
     body: dict[str, Any]
     mesh: BodyMesh | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -110,6 +124,65 @@ def _validate(
         elif s not in SEXES:
             raise InputError(f"sex must be 'male' or 'female', got {sex!r}")
     return h, w, s
+
+
+def validate_reference(
+    reference: str | None, square_mm: Any, pattern: Any
+) -> tuple[str | None, float | None, tuple[int, int] | None]:
+    """(kind, square size in mm, inner-corner grid) of the requested reference object.
+
+    A square size or a grid alone implies a checkerboard; a card takes neither."""
+    kind = None if reference is None else str(reference).strip().lower() or None
+    if kind is not None and kind not in REFERENCE_KINDS:
+        raise InputError(
+            f"reference must be one of {', '.join(REFERENCE_KINDS)}, got {reference!r}"
+        )
+    square = None
+    if square_mm is not None:
+        try:
+            square = float(square_mm)
+        except (TypeError, ValueError):
+            raise InputError("reference_square_mm must be a number (mm)") from None
+        if not math.isfinite(square) or not 2.0 <= square <= 500.0:
+            raise InputError(f"reference_square_mm must be between 2 and 500 mm, got {square_mm}")
+    grid = None
+    if pattern is not None and pattern != "":
+        parts = pattern.lower().split("x") if isinstance(pattern, str) else list(pattern)
+        try:
+            grid = tuple(int(str(p).strip()) for p in parts)
+        except ValueError:
+            grid = ()
+        if len(grid) != 2 or not all(2 <= g <= 40 for g in grid):
+            raise InputError(
+                "reference_pattern must be the board's inner corners as COLSxROWS "
+                f"(e.g. 9x6, each 2-40), got {pattern!r}"
+            )
+    if kind is None and (square is not None or grid is not None):
+        kind = "checkerboard"
+    if kind == "checkerboard" and square is None:
+        raise InputError("a checkerboard reference needs reference_square_mm (its square size)")
+    if kind == "card" and (square is not None or grid is not None):
+        raise InputError("a card reference takes no reference_square_mm or reference_pattern")
+    return kind, square, grid  # type: ignore[return-value]
+
+
+def _find_reference(rgb: np.ndarray, kind: str, square_mm: float | None, pattern):
+    """The reference object in the front photo; "auto" tries a board (when a square size is
+    given) and then a card. Raises Unprocessable naming everything it looked for."""
+    from bodylens.body.reference import detect_card, detect_checkerboard
+
+    kinds = [kind] if kind != "auto" else (["checkerboard"] if square_mm else []) + ["card"]
+    misses = []
+    for k in kinds:
+        try:
+            if k == "checkerboard":
+                return detect_checkerboard(rgb, square_mm, pattern)
+            return detect_card(rgb)
+        except Unprocessable as exc:
+            misses.append(exc.message)
+    raise Unprocessable(
+        "reference object not found: " + "; ".join(misses), reference=kind, looked_for=kinds
+    )
 
 
 def _check_visible(pose, mask: np.ndarray) -> None:
@@ -175,6 +248,9 @@ def measure(
     side_image=None,
     measures: list[str] | None = None,
     with_mesh: bool = False,
+    reference: str | None = None,
+    reference_square_mm: float | None = None,
+    reference_pattern: str | tuple[int, int] | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> MeasurementResult:
     """Body measurements (cm) of the person in a front photo.
@@ -185,6 +261,12 @@ def measure(
     Issue 6: a side photo refines the body's depth (``body.views``); with a height, the
     values are fused with the ANSUR II prior given height (+ weight, + sex), which also
     estimates mass and BMI when no weight is given (``body.fusion``; see ``body["fusion"]``).
+    Issue 6: without a height, a reference object in the front photo sets the scale:
+    ``reference`` = "card" (ISO/IEC 7810 ID-1), "checkerboard" (give ``reference_square_mm``,
+    optionally ``reference_pattern`` "9x6" inner corners) or "auto"; the object must be at
+    about the person's depth (held against the body or beside it, see
+    ``reference.stature_from_reference``). With a height too, the height wins and the
+    reference's stature is only reported (``body["reference"]``).
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -206,6 +288,9 @@ def measure(
         canonical = canonical_names()
         requested = list(canonical)
     height_cm, weight_kg, sex = _validate(height_cm, weight_kg, sex)
+    ref_kind, ref_square, ref_pattern = validate_reference(
+        reference, reference_square_mm, reference_pattern
+    )
 
     from bodylens.io.images import load_image
 
@@ -220,6 +305,17 @@ def measure(
     core = [11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
     if float(np.mean(pose.visibility[core])) < 0.7:
         warnings.append("low keypoint confidence: arms or legs are partly hidden")
+    ref = None
+    if ref_kind is not None:  # issue 6: reference-object scale
+        step(0.1, "finding the reference object")
+        t = time.perf_counter()
+        try:
+            ref = _find_reference(rgb, ref_kind, ref_square, ref_pattern)
+        except Unprocessable as exc:
+            if height_cm is None:
+                raise
+            warnings.append(f"{exc.message}; the given height sets the scale")
+        timings["reference"] = time.perf_counter() - t
 
     # --- body
     step(0.15, "loading the body model")
@@ -231,6 +327,8 @@ def measure(
     timings["model"] = time.perf_counter() - t
     if height_cm is not None:
         stature_m, scale_source = height_cm / 100.0, "height"
+    elif ref is not None:  # a first guess: the reference fixes the stature after the fit
+        stature_m, scale_source = DEFAULT_STATURE[sex], "reference"
     else:
         stature_m, scale_source = DEFAULT_STATURE[sex], "guessed"
         warnings.append(
@@ -239,15 +337,21 @@ def measure(
             "lengths and girths may be off by ~5 %"
         )
     step(0.2, "fitting the body")
+    span = 0.35 if scale_source == "reference" else 0.7
     fit = fit_photo(
         model,
         pose,
         mask,
         stature_m=stature_m,
         sex=sex,
-        progress=lambda f, m: step(0.2 + 0.7 * f, m),
+        progress=lambda f, m: step(0.2 + span * f, m),
     )
     timings.update(fit.timings)
+    ref_body = None
+    if ref is not None:
+        fit, stature_m, ref_body = _reference_scale(
+            model, fit, pose, mask, ref, stature_m, height_cm, sex, timings, warnings, step
+        )
     if side_rgb is not None:  # issue 6: refine the shape on the side photo too
         fit = _fit_side(model, fit, pose, mask, side_rgb, stature_m, sex, timings, warnings)
 
@@ -264,10 +368,13 @@ def measure(
     cm = measurements.compute(model, rest, list(dict.fromkeys(canonical)))
     from bodylens.body import fusion  # issue 6: ANSUR prior fusion and calibrated sigma
 
+    # A reference-derived stature feeds the prior as a noisy height (issue 6).
+    prior_height = height_cm if scale_source != "reference" else stature_m * 100.0
+    prior_sigma = 0.0 if scale_source != "reference" else REFERENCE_SCALE_SIGMA * prior_height
     cm, sigmas, fused = fusion.apply(
-        rest.vertices, rest.bone_heads, cm, height_cm=height_cm, weight_kg=weight_kg, sex=sex,
+        rest.vertices, rest.bone_heads, cm, height_cm=prior_height, weight_kg=weight_kg, sex=sex,
         views="front" if side_rgb is None else "front_side",
-        table_sigma={n: BY_NAME[n].sigma_cm for n in cm},
+        table_sigma={n: BY_NAME[n].sigma_cm for n in cm}, height_sigma_cm=prior_sigma,
     )  # fmt: skip
     timings["measure"] = time.perf_counter() - t
 
@@ -288,6 +395,8 @@ def measure(
         sigma = sigmas.get(name, spec.sigma_cm)  # issue 6: fused, calibrated sigma
         if scale_source == "guessed":
             sigma = math.hypot(sigma, GUESSED_SCALE_SIGMA * value)
+        elif scale_source == "reference":  # every length scales with the derived stature
+            sigma = math.hypot(sigma, REFERENCE_SCALE_SIGMA * value)
         values[req] = value
         details.append(MeasurementDetail(name, req, value, round(sigma, 1), spec.iso, spec.kind))
     nonzero = {k: round(v, 3) for k, v in fit.local_changes.items() if abs(v) > 0.01}
@@ -304,6 +413,7 @@ def measure(
             "root_rotvec": [round(float(x), 4) for x in fit.root_rotvec],
         },
         "fusion": fused,  # issue 6
+        **({"reference": ref_body} if ref_body is not None else {}),
         "fit": {
             "losses": {k: round(v, 5) for k, v in fit.losses.items()},
             "keypoint_error": round(fit.keypoint_error, 4),
@@ -322,6 +432,80 @@ def measure(
         timings.get("fit_optimise", 0.0),
     )
     return MeasurementResult(values, details, warnings, scale_source, body, mesh, timings)
+
+
+def _reference_scale(
+    model, fit, pose, mask, ref, stature_m, height_cm, sex, timings, warnings, step
+):
+    """Issue 6: the stature the reference object implies for the fitted body. Without a
+    height it becomes the scale (after one refit at that stature when it moved by more than
+    REFERENCE_REFIT); with a height it is only reported, with a warning when they disagree.
+    Returns (fit, stature_m, the ``body["reference"]`` summary)."""
+    from bodylens.body.fit import fit_photo
+    from bodylens.body.reference import camera_pitch_deg, stature_from_reference
+
+    t = time.perf_counter()
+    derived = stature_from_reference(model, fit, ref)
+    pitch = camera_pitch_deg(fit)  # of the fit the reading comes from
+    derived_cm = derived.stature_m * 100.0
+    where = f"{ref.kind} at ({ref.center[0]:.0f}, {ref.center[1]:.0f}) px"
+    if not HEIGHT_RANGE_CM[0] <= derived_cm <= HEIGHT_RANGE_CM[1]:
+        message = (
+            f"the reference object ({where}, {ref.px_per_mm:.3f} px/mm) implies a stature "
+            f"of {derived_cm:.0f} cm; is it the object named, flat, and at the person's depth?"
+        )
+        if height_cm is None:
+            raise Unprocessable(message, reference=ref.kind)
+        warnings.append(message)
+    refit_cm = None
+    if height_cm is None and abs(derived.stature_m / stature_m - 1.0) > REFERENCE_REFIT:
+        # Refit for the proportions only: the reading is kept from the first fit (re-reading
+        # it on the refit was noisier: 3.8 % vs 2.0 % mean error on 9 benchmark renders); the
+        # refit's own reading is reported as a diagnostic.
+        step(0.55, "refitting at the reference's scale")
+        fit = fit_photo(
+            model, pose, mask, stature_m=derived.stature_m, sex=sex,
+            progress=lambda f, m: step(0.55 + 0.35 * f, m),
+        )  # fmt: skip
+        timings["fit_refit"] = fit.timings.get("fit_optimise", 0.0)
+        refit_cm = stature_from_reference(model, fit, ref).stature_m * 100.0
+    timings["reference_scale"] = time.perf_counter() - t
+    summary: dict[str, Any] = {
+        **ref.to_json(),
+        "depth": derived.depth,
+        "depth_ratio": round(derived.depth_ratio, 4),
+        "stature_cm": round(derived_cm, 1),
+        "refits": int(refit_cm is not None),
+        "refit_stature_cm": None if refit_cm is None else round(refit_cm, 1),
+        "camera_pitch_deg": round(pitch, 1),
+        "used_for_scale": height_cm is None,
+    }
+    if ref.foreshortening < 0.7:
+        warnings.append(
+            f"the {ref.kind} is strongly tilted (foreshortening {ref.foreshortening:.2f}); "
+            "hold it flat, facing the camera"
+        )
+    if height_cm is None and abs(pitch) > REFERENCE_STEEP_PITCH_DEG:
+        warnings.append(
+            f"the camera seems to look {'down' if pitch > 0 else 'up'} steeply at the person "
+            f"({abs(pitch):.0f}°): the fit reads the scale poorly then, so the stature may be "
+            "off by more than usual; a photo taken at chest height, straight on, helps"
+        )
+    if height_cm is None:
+        sigma_cm = REFERENCE_SCALE_SIGMA * derived_cm
+        warnings.append(
+            f"no height given: the scale comes from the {where}: {ref.px_per_mm:.3f} px/mm at "
+            f"its depth, foreshortening {ref.foreshortening:.2f}, taken at the body's "
+            f"{derived.depth}; stature {derived_cm:.1f} ± {sigma_cm:.1f} cm"
+        )
+        return fit, derived.stature_m, summary
+    gap = derived_cm / height_cm - 1.0
+    if abs(gap) > REFERENCE_DISAGREE:
+        warnings.append(
+            f"the {where} implies a stature of {derived_cm:.1f} cm, {gap:+.0%} from the "
+            f"given height ({height_cm:g} cm); the given height is used"
+        )
+    return fit, stature_m, summary
 
 
 def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:

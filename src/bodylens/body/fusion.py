@@ -147,19 +147,24 @@ def fuse(
     views: str = "front",
     table_sigma: dict[str, float] | None = None,
     cal: Calibration | None = None,
+    height_sigma_cm: float = 0.0,
 ) -> FusionResult:
     """Combine photo measurements with ANSUR's prior given height (+ weight, + sex).
 
     table_cm: the fitted body's values from the measurement table; readings: the same body
     with ANSUR's definitions (``photo_readings``). Without a weight the photo body's mass is a
-    noisy reading, and the posterior weight and BMI are the estimates.
+    noisy reading, and the posterior weight and BMI are the estimates. ``height_sigma_cm`` > 0
+    makes the height a noisy observation too (a stature derived from a reference object).
     """
     from bodylens.body.ansur import conditional_prior
 
     if views not in VIEWS:
         raise ValueError(f"views must be one of {VIEWS}")
     cal = cal or calibration()
-    known: dict[str, float | tuple[float, float]] = {"height": float(height_cm)}
+    known: dict[str, float | tuple[float, float]] = {
+        "height": (float(height_cm), float(height_sigma_cm)) if height_sigma_cm > 0
+        else float(height_cm)
+    }  # fmt: skip
     if weight_kg is not None:
         known["weight"] = float(weight_kg)
     elif "weight" in readings and (r := cal.reading(views, "weight")):
@@ -211,6 +216,7 @@ def apply(
     sex: str | None,
     views: str,
     table_sigma: dict[str, float],
+    height_sigma_cm: float = 0.0,
 ) -> tuple[dict[str, float], dict[str, float], dict[str, object]]:
     """What ``api.measure`` calls: fused values and σ per table name, plus a JSON-ready summary
     (mass/BMI estimate, the raw photo values) for the result's ``body`` section.
@@ -227,11 +233,14 @@ def apply(
         sex=sex,
         views=views,
         table_sigma=table_sigma,
+        height_sigma_cm=height_sigma_cm,
     )
     summary: dict[str, object] = {
         "applied": True,
         "views": views,
-        "prior": "ANSUR II per-sex Gaussian | height" + (" + weight" if weight_kg else ""),
+        "prior": "ANSUR II per-sex Gaussian | height"
+        + (f" (± {height_sigma_cm:.1f} cm)" if height_sigma_cm > 0 else "")
+        + (" + weight" if weight_kg else ""),
         "calibration": calibration().source,
         "weight_source": res.weight_source,
         "mass_kg": [round(res.mass_kg[0], 1), round(res.mass_kg[1], 1)],

@@ -13,11 +13,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "measure",
         help="body measurements (cm) from a full-body front photo",
         description="Fit the Anny body model to a front photo and print ISO 8559-1 "
-        "measurements in cm. Give --height-cm: it fixes the scale.",
+        "measurements in cm. Give --height-cm: it fixes the scale; without it, a reference "
+        "object in the photo can (--reference card, or --reference checkerboard --square-mm).",
     )
     p.add_argument("photo", help="front photo (JPEG, PNG or WebP), whole body visible")
     p.add_argument("--side", metavar="PHOTO", help="optional side photo")
     p.add_argument("--height-cm", type=float, help="the person's height in cm (recommended)")
+    p.add_argument(
+        "--reference",
+        choices=["card", "checkerboard", "auto"],
+        help="scale from an object held against or beside the person: an ID-1 card "
+        "(85.60 x 53.98 mm) or a printed checkerboard (needs --square-mm)",
+    )
+    p.add_argument(
+        "--square-mm", type=float, help="checkerboard square size in mm (implies a checkerboard)"
+    )
+    p.add_argument(
+        "--pattern",
+        metavar="COLSxROWS",
+        help="checkerboard inner corners, e.g. 9x6 (default: try common boards)",
+    )
     p.add_argument("--weight-kg", type=float, help="the person's weight in kg")
     p.add_argument("--sex", choices=["male", "female"], help="the person's sex")
     p.add_argument(
@@ -60,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
             side_image=args.side,
             measures=measures,
             with_mesh=mesh_path is not None,
+            reference=args.reference,
+            reference_square_mm=args.square_mm,
+            reference_pattern=args.pattern,
             progress=lambda f, m: bar.update(task, completed=f, description=m),
         )
     if mesh_path is not None and result.mesh is not None:

@@ -45,6 +45,19 @@ class EstimateRequest(BaseModel):
     side_photo_base64: str | None = None
     side_photo_path: str | None = None
     mesh: Literal["glb", "obj"] | None = Field(None, description="detail mode: include the mesh")
+    reference: Literal["card", "checkerboard", "auto"] | None = Field(
+        None,
+        description="without height_cm: take the scale from an object held against or beside "
+        "the person in the front photo, an ISO/IEC 7810 ID-1 card (85.60 x 53.98 mm) or a "
+        "printed checkerboard (give reference_square_mm); with height_cm, the height wins",
+    )
+    reference_square_mm: float | None = Field(
+        None, ge=2, le=500, description="checkerboard square size in mm"
+    )
+    reference_pattern: str | None = Field(
+        None,
+        description="checkerboard inner corners as COLSxROWS, e.g. 9x6 (default: common boards)",
+    )
 
     @field_validator("measures_table", mode="before")
     @classmethod
@@ -56,6 +69,13 @@ class EstimateRequest(BaseModel):
             else:
                 value = [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _normalise_reference(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+        return value or None
 
     @field_validator("sex", mode="before")
     @classmethod
@@ -122,12 +142,13 @@ def _describe(exc: ValidationError) -> str:
 
 def _run_measure(settings: Settings, req: EstimateRequest, upload, side_upload, detail: bool):
     """Blocking part: decode, fit, measure. Runs in the thread pool."""
-    from bodylens.body.api import measure
+    from bodylens.body.api import measure, validate_reference
     from bodylens.body.measurements import resolve_measures
 
     if not req.measures_table:
         raise InputError("measures_table is empty; list the measurements you need")
     resolve_measures(req.measures_table)  # unknown names fail before any download
+    validate_reference(req.reference, req.reference_square_mm, req.reference_pattern)
     image = photo_from_fields(
         settings, url=req.photo_url, base64_data=req.photo_base64, path=req.photo_path,
         upload=upload,
@@ -147,6 +168,9 @@ def _run_measure(settings: Settings, req: EstimateRequest, upload, side_upload, 
             side_image=side,
             measures=req.measures_table,
             with_mesh=detail and req.mesh is not None,
+            reference=req.reference,
+            reference_square_mm=req.reference_square_mm,
+            reference_pattern=req.reference_pattern,
         )
     finally:
         del image, side  # photos never outlive the request
@@ -188,6 +212,9 @@ _OPENAPI_BODY = {
                         "height_cm": {"type": "number"},
                         "weight_kg": {"type": "number"},
                         "sex": {"type": "string", "enum": ["male", "female"]},
+                        "reference": {"type": "string", "enum": ["card", "checkerboard", "auto"]},
+                        "reference_square_mm": {"type": "number"},
+                        "reference_pattern": {"type": "string", "example": "9x6"},
                     },
                     "required": ["photo", "measures_table"],
                 }
@@ -205,8 +232,8 @@ _OPENAPI_BODY = {
         200: {
             "content": {"application/json": {"example": {"tour_poitrine": 92.0, "taille": 70.0}}}
         },
-        400: {"description": "missing photo, empty or unknown measure names"},
-        422: {"description": "no person, or the person is cut off"},
+        400: {"description": "missing photo, empty or unknown measure names, bad reference"},
+        422: {"description": "no person, the person is cut off, or the reference not found"},
     },
 )
 async def estimate(

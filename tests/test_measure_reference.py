@@ -1,0 +1,188 @@
+"""Issue 6: the metric scale from a reference object instead of the height, end to end.
+
+Synthetic photos of a known Anny body with an ID-1 card or a checkerboard drawn in at the
+body's depth with the exact perspective; the real pipeline (MediaPipe, the fit, the reference
+detectors) must recover the stature without being told it. Also the refusals (no reference in
+the photo: 422; bad reference arguments: 400) and the HTTP fields on a live server.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from bodylens.body.api import measure
+from bodylens.errors import InputError, Unprocessable
+
+
+# --- argument validation (fast: refused before any model is loaded) -----------------------
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"reference": "ruler"}, "reference must be one of"),
+        ({"reference": "checkerboard"}, "reference_square_mm"),
+        ({"reference": "card", "reference_square_mm": 25}, "card reference takes no"),
+        ({"reference_square_mm": -3}, "between 2 and 500"),
+        ({"reference_square_mm": "big"}, "must be a number"),
+        ({"reference_square_mm": 25, "reference_pattern": "9by6"}, "COLSxROWS"),
+        ({"reference_square_mm": 25, "reference_pattern": "1x6"}, "COLSxROWS"),
+    ],
+)
+def test_bad_reference_arguments_are_input_errors(kwargs, fragment):
+    with pytest.raises(InputError, match=fragment):
+        measure(np.zeros((64, 64, 3), np.uint8), **kwargs)
+
+
+# --- real pipeline --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def scene():
+    """A known body rendered without a reference, the camera, posed vertices and wrists."""
+    from bodylens.body import measurements
+    from bodylens.body.model import COCO_LABELS, FIT_BONES, get_body_model
+    from bodylens.body.render import dressed_colors, place_body, render_body
+
+    model = get_body_model()
+    phenotype = dict(gender=0.2, age=0.8, muscle=0.5, weight=0.6, height=0.55, proportions=0.5)
+    local = {"measure-waist-circ-incr": 0.3, "measure-hips-circ-incr": -0.2}
+    rest = model.rest_body(phenotype, local)
+    truth = measurements.compute(model, rest)
+    pose = np.zeros((len(FIT_BONES), 3))
+    pose[FIT_BONES.index("upperarm01.L"), 1] = 0.15
+    pose[FIT_BONES.index("upperarm01.R"), 1] = -0.15
+    verts = model.posed_full(phenotype, local, pose)
+    rng = np.random.default_rng(3)
+    colors = dressed_colors(model, rest, rng)
+    cam = place_body(verts, 810, 1080, focal=1000.0, fill=0.7, camera_height_m=1.3)
+    image = render_body(verts, model.faces, cam, face_colors=colors, background="plain", rng=rng)
+    wrists = model.keypoints_full(verts)[
+        [COCO_LABELS.index(w) for w in ("left_wrist", "right_wrist")]
+    ]
+    return image, cam, verts, wrists, truth
+
+
+@pytest.fixture(scope="module")
+def board_photo(scene):
+    """A 9x6 checkerboard (25 mm squares) held in one hand, turned a little."""
+    from bodylens.body.render import add_reference
+
+    image, cam, verts, wrists, truth = scene
+    img, _ = add_reference(
+        image, cam, verts, kind="checkerboard", where="hand", wrists=wrists, yaw_deg=10
+    )
+    return img, truth
+
+
+@pytest.mark.slow
+def test_checkerboard_held_in_one_hand_gives_the_stature(board_photo):
+    img, truth = board_photo
+    result = measure(
+        img, reference="checkerboard", reference_square_mm=25, reference_pattern="9x6",
+        measures=["height", "chest", "waist", "hips"],
+    )  # fmt: skip
+    assert result.scale_source == "reference"
+    assert result.values["height"] == pytest.approx(truth["height"], rel=0.03)
+    ref = result.body["reference"]
+    assert ref["kind"] == "checkerboard" and ref["depth"] == "holding hand"
+    assert ref["used_for_scale"] and ref["stature_cm"] == result.body["stature_cm"]
+    assert abs(ref["camera_pitch_deg"]) < 20  # a level camera: no steep-pitch warning
+    assert any("px/mm" in w and "checkerboard" in w for w in result.warnings)
+    assert not any("guessed" in w for w in result.warnings)
+    # The scale's own uncertainty is part of every σ (4 % of the value at least).
+    for d in result.details:
+        assert d.uncertainty_cm >= 0.04 * d.value_cm - 0.05
+    # The prior fused with a noisy height, not skipped as for a guessed scale.
+    assert result.body["fusion"]["applied"]
+    assert "±" in result.body["fusion"]["prior"]
+
+
+@pytest.mark.slow
+def test_card_against_the_chest_gives_the_stature(scene):
+    """The card is nearer the camera than the body's middle: it is taken at the fitted body's
+    front surface, not its mid-plane (which alone would shrink the body by ~5 % here)."""
+    from bodylens.body.render import add_reference
+
+    image, cam, verts, _, truth = scene
+    img, _ = add_reference(image, cam, verts, kind="card", where="chest", height_frac=0.65)
+    result = measure(img, reference="card", measures=["height", "waist"])
+    assert result.scale_source == "reference"
+    assert result.body["reference"]["depth"] == "front surface"
+    assert result.body["reference"]["depth_ratio"] < 0.97
+    assert result.values["height"] == pytest.approx(truth["height"], rel=0.05)
+
+
+@pytest.mark.slow
+def test_cli_height_wins_and_the_reference_is_reported(board_photo, tmp_path, capsys):
+    """Through `bodylens measure`: --square-mm alone implies a board; the height sets the
+    scale, the board's stature is reported and the disagreement warned about."""
+    from bodylens.cli import main
+    from bodylens.io.images import encode_png
+
+    img, truth = board_photo
+    photo = tmp_path / "board.png"
+    photo.write_bytes(encode_png(img))
+    wrong = round(truth["height"] * 0.9, 1)  # 10 % short: the board disagrees
+    code = main(["measure", str(photo), "--height-cm", str(wrong), "--square-mm", "25",
+                 "--measures", "height", "--json"])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["scale_source"] == "height"
+    assert out["measurements"]["height"] == pytest.approx(wrong, abs=0.6)
+    ref = out["body"]["reference"]
+    assert ref["kind"] == "checkerboard" and not ref["used_for_scale"]
+    assert ref["stature_cm"] == pytest.approx(truth["height"], rel=0.04)
+    assert any("from the given height" in w for w in out["warnings"])
+
+
+def test_cli_bad_reference_exits_1(capsys):
+    from bodylens.cli import main
+
+    assert main(["measure", "x.jpg", "--reference", "card", "--square-mm", "25"]) == 1
+    assert "card reference takes no" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_photo_without_reference_is_unprocessable(scene):
+    image = scene[0]
+    with pytest.raises(Unprocessable, match="ID-1 card") as card:
+        measure(image, reference="card")
+    assert card.value.status == 422
+    with pytest.raises(Unprocessable, match="checkerboard.*ID-1 card"):
+        measure(image, reference="auto", reference_square_mm=30)
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_http_reference_fields(start_server, board_photo):
+    img, truth = board_photo
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    photo = base64.b64encode(buf.getvalue()).decode()
+    server = start_server()
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        wanted = ["hauteur", "tour_poitrine"]
+        r = client.post(
+            "/estimate",
+            json={"photo_base64": photo, "measures_table": wanted, "reference": "Checkerboard",
+                  "reference_square_mm": 25, "reference_pattern": "9x6"},
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert list(r.json()) == wanted  # the contract: exactly the requested keys
+        assert r.headers["X-Bodylens-Scale"] == "reference"
+        assert r.json()["hauteur"] == pytest.approx(truth["height"], rel=0.03)
+        r = client.post(
+            "/estimate",
+            json={"photo_base64": photo, "measures_table": ["chest"], "reference": "ruler"},
+        )
+        assert r.status_code == 400 and "reference" in r.json()["error"]
+        r = client.post(
+            "/v1/measurements",
+            json={"photo_base64": photo, "measures_table": ["chest"], "reference": "card",
+                  "reference_square_mm": 25},
+        )  # fmt: skip
+        assert r.status_code == 400 and "card reference takes no" in r.json()["error"]
