@@ -35,23 +35,28 @@ from bodylens.detect.pose import LANDMARK_INDEX, PoseResult
 
 # Assumed focal length over the image's long side (about a 35 mm-equivalent lens).
 FOCAL_PER_LONG_SIDE = 1.0
-# Outline term: use every n-th fit vertex, and ignore gaps below this fraction of the
-# person's height (about half the vertex spacing).
-OUTLINE_STRIDE = 1
-OUTLINE_SLACK = 0.008
+# Outline term: gaps below this fraction of the person's height are free; each outline point
+# looks at its k nearest vertices, re-found every few steps.
+OUTLINE_SLACK = 0.002
+OUTLINE_NEIGHBOURS = 6
+NEIGHBOUR_REFRESH = 5
+# Robust scale of outline gaps (fraction of the person height): larger gaps are mostly
+# mask errors (a background blob merged into the person), so their pull saturates.
+OUTLINE_ROBUST = 0.03
 # Loss weights (tuned on benchmarks/measure_synthetic.py renders).
 WEIGHTS = {
     "keypoints": 1.0,
-    "inside": 20.0,
+    "inside": 60.0,
     "outline": 15.0,
     "pose": 0.02,
     "yaw": 0.5,  # turning about the vertical is weakly observed: keep it small
-    "local": 0.002,
+    "local": 0.01,
     "pheno": 0.02,
 }
 ITERATIONS = (40, 80, 80)  # pose only, + phenotype, + local changes
-ORIENTATION_EVERY = 10  # shape steps between refreshes of the rest bone orientations
+ORIENTATION_EVERY = 10  # shape steps between refreshes of the pose frame
 LR = 0.03
+LR_FINAL = 0.3  # fraction of LR at the end of each stage
 SHAPE_LR_FACTOR = 2.0
 # Average adult statures (m) used when no height is given.
 DEFAULT_STATURE = {"male": 1.76, "female": 1.63, None: 1.70}
@@ -156,9 +161,11 @@ class _Observations:
         self.dt_size = (sw, sh)
         contours, _ = cv2.findContours(small, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         outline = max(contours, key=len)[:, 0, :].astype(np.float32)
+        normals = _outward_normals(outline, small)
         step = max(1, len(outline) // 250)
-        outline = outline[::step] / scale
+        outline, normals = outline[::step] / scale, normals[::step]
         self.outline = torch.as_tensor((outline - self.centre) / self.long, dtype=torch.float32)
+        self.normals = torch.as_tensor(normals, dtype=torch.float32)
         self.mask_area = float(mask.sum()) / self.long**2
 
     def sample_dt(self, uv: torch.Tensor) -> torch.Tensor:
@@ -179,6 +186,47 @@ class _Observations:
             h / self.long / 2
         )
         return val + over
+
+
+def _outward_normals(contour: np.ndarray, mask: np.ndarray, span: int = 3) -> np.ndarray:
+    """Unit outward normals (N, 2) of a closed pixel contour (N, 2), from the tangent over
+    +-``span`` points; the side is chosen per point by which way leaves the mask."""
+    tangent = np.roll(contour, -span, axis=0) - np.roll(contour, span, axis=0)
+    normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-6)
+    h, w = mask.shape
+    probe = np.round(contour + 2.0 * normal).astype(int)
+    px, py = np.clip(probe[:, 0], 0, w - 1), np.clip(probe[:, 1], 0, h - 1)
+    inside = mask[py, px] > 0
+    normal[inside] *= -1.0
+    return normal.astype(np.float32)
+
+
+def outline_neighbours(obs: _Observations, uv: torch.Tensor) -> torch.Tensor:
+    """Indices (B, N, k) of the vertices nearest to each outline point; they change slowly
+    during a fit, so callers refresh them every few steps (the search is the costly part)."""
+    with torch.no_grad():
+        dist = torch.cdist(obs.outline[None], uv.detach())
+        return dist.topk(OUTLINE_NEIGHBOURS, largest=False).indices
+
+
+def outline_gap(
+    obs: _Observations, uv: torch.Tensor, near: torch.Tensor | None = None
+) -> torch.Tensor:
+    """How far (normalised units, >= 0) the body's projection stops short of each mask
+    outline point, measured along the outline's outward normal from the nearest vertex.
+
+    Why the normal: vertices are ~3 cm apart, so even a perfect fit leaves gaps *along* the
+    outline; counting them (plain chamfer) forces a dead zone that lets the body shrink.
+    """
+    b, n = uv.shape[0], obs.outline.shape[0]
+    if near is None:
+        near = outline_neighbours(obs, uv)
+    v = torch.gather(uv, 1, near.reshape(b, -1, 1).expand(-1, -1, 2)).reshape(b, n, -1, 2)
+    # The most outward of the nearest vertices: interior vertices projected near the outline
+    # (the front of the chest, say) must not count as the body's edge.
+    depth = ((obs.outline[None, :, None] - v) * obs.normals[None, :, None]).sum(-1)
+    return torch.relu(depth.amin(dim=-1))
 
 
 def _robust(x: torch.Tensor, c: float) -> torch.Tensor:
@@ -329,18 +377,32 @@ def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> F
     def model_eval(
         p: _Params, shape: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if not shape:  # shape fixed: reuse the rest body
-            if "rest" not in cache:
+        """Posed vertices, keypoints and rest vertices. Shape fixed: the rest body and its
+        pose groups are computed once; shape free: the pose frame is refreshed every
+        ORIENTATION_EVERY steps (it barely moves with shape)."""
+        if not shape:
+            if "grouped" not in cache:
                 with torch.no_grad():
-                    cache["rest"] = model.rest_fit(model.coefficients(p.phenotype(), p.local()))
-            return model.posed_fit(None, model.deltas(p.bones), rest=cache["rest"])
-        cache.pop("rest", None)
+                    coeffs = model.coefficients(p.phenotype(), p.local())
+                    cache["frame"] = model.pose_frame(coeffs)
+                    cache["rest_v"] = model.rest_vertices(coeffs)
+                    cache["grouped"] = model.pose_groups(cache["frame"], cache["rest_v"])
+            verts, kps = model.posed_groups(cache["frame"], cache["grouped"], p.bones)
+            return verts, kps, cache["rest_v"]
+        cache.pop("grouped", None)
         coeffs = model.coefficients(p.phenotype(), p.local())
         steps = int(cache.get("steps", 0))
         if steps % ORIENTATION_EVERY == 0:
-            cache["orientation"] = model.orientation(coeffs)
+            cache["frame"] = model.pose_frame(coeffs)
         cache["steps"] = steps + 1
-        return model.posed_fit(coeffs, model.deltas(p.bones), orientation=cache["orientation"])
+        rest_v = model.rest_vertices(coeffs)
+        verts, kps = model.posed_groups(
+            cache["frame"],
+            model.pose_groups(cache["frame"], rest_v),
+            p.bones,
+            heads=model.group_heads(coeffs),
+        )
+        return verts, kps, rest_v
 
     # --- initialisation: depth from the person's height in the image, centre from the mask.
     with torch.no_grad():
@@ -363,8 +425,7 @@ def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> F
     stature_t = torch.tensor(stature_m, dtype=torch.float32)
 
     stature_vertices = [model.fit_top, *model.fit_soles]
-    # The outline term only needs a sparser cover of the body than the other terms.
-    outline_vertices = torch.arange(0, len(model.fit_index), OUTLINE_STRIDE)
+    step_count = [0]
 
     def losses(p: _Params, shape: bool) -> dict[str, torch.Tensor]:
         verts, kps, rest = model_eval(p, shape)
@@ -374,10 +435,13 @@ def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> F
         out = {"keypoints": WEIGHTS["keypoints"] * kp_loss}
         uv = _project(verts, p.root, p.transl, focal_n) + p.mask_shift
         out["inside"] = (obs.sample_dt(uv) / h_n).mean() * WEIGHTS["inside"]
-        dmin = torch.cdist(obs.outline[None], uv[:, outline_vertices]).amin(dim=-1) / h_n
-        # Dead zone: even a perfect fit leaves gaps between the sparse vertices and the
-        # outline; penalising them would inflate the body.
-        out["outline"] = _robust(torch.relu(dmin - OUTLINE_SLACK), 0.03).mean() * WEIGHTS["outline"]
+        if step_count[0] % NEIGHBOUR_REFRESH == 0:
+            cache["near"] = outline_neighbours(obs, uv)
+        step_count[0] += 1
+        gap = outline_gap(obs, uv, cache["near"]) / h_n
+        out["outline"] = (
+            _robust(torch.relu(gap - OUTLINE_SLACK), OUTLINE_ROBUST).mean() * WEIGHTS["outline"]
+        )
         out["pose_prior"] = (
             WEIGHTS["pose"] * p.bones.square().sum() + WEIGHTS["yaw"] * p.root[:, 2].square().sum()
         )
@@ -410,6 +474,10 @@ def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> F
                 rate = lr * 0.02
             groups.append({"params": [getattr(params, name)], "lr": rate})
         opt = torch.optim.Adam(groups)
+        # Anneal each stage's rate: large early steps, small final ones (fewer steps needed).
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda i, n=n_iter: 1.0 - (1.0 - LR_FINAL) * i / max(n - 1, 1)
+        )
         for it in range(n_iter):
             opt.zero_grad(set_to_none=True)
             terms = losses(params, shape)
@@ -417,6 +485,7 @@ def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> F
             loss = sum(terms.values())
             loss.backward()
             opt.step()
+            sched.step()
             done += 1
             if progress is not None and it % 25 == 0:
                 progress(done / total, "fitting the body")

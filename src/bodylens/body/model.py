@@ -22,7 +22,7 @@ from bodylens import registry
 
 log = logging.getLogger(__name__)
 
-# Local shape controls the fit may move (all visible in a front photo, at least in part).
+# Local shape controls the fit may move.
 FIT_LOCAL_CHANGES = [
     "measure-bust-circ-incr",
     "measure-underbust-circ-incr",
@@ -43,6 +43,10 @@ FIT_LOCAL_CHANGES = [
     "buttocks-volume-incr",
     "torso-scale-horiz-incr",
     "hip-scale-horiz-incr",
+    # Depth only: a front photo leaves them at 0 (the ANSUR fusion corrects the girths);
+    # a side photo sets them.
+    "torso-scale-depth-incr",
+    "hip-scale-depth-incr",
 ]
 
 # Bones whose rotation the fit optimises (besides the root), in a fixed order.
@@ -84,6 +88,15 @@ def bone_descendants(labels: list[str], parents: list[int], root: str) -> set[in
                 out.add(i)
                 changed = True
     return out
+
+
+@dataclass
+class PoseFrame:
+    """Constants of the fast posing for one shape (see ``AnnyBody.pose_frame``)."""
+
+    blend: torch.Tensor  # (B, Vs, G, 3, 4) per-group skinning blend in the reference pose
+    centres: torch.Tensor  # (B, G, 3) joint centre of each pose group, reference pose
+    heads: torch.Tensor  # (B, G, 3) the same joints' rest heads when the frame was made
 
 
 @dataclass
@@ -180,6 +193,36 @@ class AnnyBody:
         self.t_anchors = {k: v.to(f32) for k, v in _anchor_dict(m).items()}
         self.kinematic_chain = (m.kinematic_chain_levels, m.kinematic_chain_indices)
         self.fit_bone_index = torch.tensor([self.bone_labels.index(b) for b in FIT_BONES])
+        # Pose groups: the root plus each fitted bone. A bone the fit never rotates moves
+        # rigidly with its nearest fitted ancestor (or the root), so posing needs 13
+        # transforms instead of a 104-bone kinematic chain.
+        movers = [0, *self.fit_bone_index.tolist()]
+        self.group_bones = torch.tensor(movers)
+        group = []
+        for j in range(len(self.bone_labels)):
+            k = j
+            while k not in movers:
+                k = self.bone_parents[k]
+            group.append(movers.index(k))
+        onehot = torch.zeros(len(self.bone_labels), len(movers))
+        onehot[torch.arange(len(group)), torch.tensor(group)] = 1.0
+        self.t_group = onehot
+        self.group_parent = [-1] + [group[self.bone_parents[j]] for j in movers[1:]]
+        assert all(p < g for g, p in enumerate(self.group_parent)), "FIT_BONES order"
+        depth = [0]
+        for g in range(1, len(movers)):
+            depth.append(depth[self.group_parent[g]] + 1)
+        # Levels of groups (index tensors) with the positions of their parents in the
+        # stacked output built level by level, and the permutation back to group order.
+        stacked = [0]
+        self.group_levels = []
+        for level in range(1, max(depth) + 1):
+            groups = [g for g in range(len(movers)) if depth[g] == level]
+            parents = [stacked.index(self.group_parent[g]) for g in groups]
+            self.group_levels.append((torch.tensor(groups), torch.tensor(parents)))
+            stacked += groups
+        self.group_order = torch.tensor([stacked.index(g) for g in range(len(movers))])
+        self.t_group_weight = (self.t_skin @ onehot).contiguous()  # (Vs, G)
 
     def _find_landmarks(self) -> dict[str, int]:
         """Vertex indices of a few surface landmarks, found once on the template."""
@@ -236,11 +279,15 @@ class AnnyBody:
             orient = self.t_orient + torch.einsum("bk,kjmn->bjmn", c, self.t_orient_blend)
             return roma.special_procrustes(orient)
 
+    def rest_vertices(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """Rest subsample vertices (B, Vs, 3), float32."""
+        return self.t_template + torch.einsum("bk,kvd->bvd", coeffs, self.t_blend)
+
     def rest_fit(
         self, coeffs: torch.Tensor, orientation: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Rest subsample vertices (B, Vs, 3) and rest bone poses (B, J, 4, 4), float32."""
-        verts = self.t_template + torch.einsum("bk,kvd->bvd", coeffs, self.t_blend)
+        verts = self.rest_vertices(coeffs)
         heads = self.t_heads + torch.einsum("bk,kjd->bjd", coeffs, self.t_heads_blend)
         rot = self.orientation(coeffs) if orientation is None else orientation
         poses = torch.cat(
@@ -293,6 +340,73 @@ class AnnyBody:
         verts = (blend[..., :3] * rest_v[..., None, :]).sum(-1) + blend[..., 3]
         kps = torch.einsum("kv,bvd->bkd", self.t_kp, verts)
         return verts, kps, rest_v
+
+    def pose_frame(self, coeffs: torch.Tensor) -> PoseFrame:
+        """Shape-dependent constants of the fast posing (no gradient): each pose group's
+        skinning blend in the reference pose and the groups' joint centres.
+
+        Refreshed now and then during a fit, like ``orientation``: they move little with
+        shape, and the gradient still reaches the shape through the rest vertices."""
+        from anny.utils import kinematics
+
+        with torch.no_grad():
+            c = coeffs.detach()
+            _, rest_poses = self.rest_fit(c)
+            zeros = torch.zeros(c.shape[0], len(FIT_BONES), 3)
+            transforms, poses = kinematics.forward_kinematic(
+                self.kinematic_chain, rest_poses, self.deltas(zeros), "local-ref",
+                self.t_ref_orient,
+            )  # fmt: skip
+            blend = torch.einsum(
+                "vj,jg,bjik->bvgik", self.t_skin, self.t_group, transforms[..., :3, :]
+            )
+            centres = poses[:, self.group_bones, :3, 3]
+            heads = self.group_heads(c)
+        return PoseFrame(blend.contiguous(), centres, heads)
+
+    def group_heads(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """Rest joint centres (B, G, 3) of the pose groups: linear in the shape, so cheap
+        and differentiable (the fit moves the frame's centres with them between refreshes)."""
+        g = self.group_bones
+        return self.t_heads[g] + torch.einsum("bk,kjd->bjd", coeffs, self.t_heads_blend[:, g])
+
+    def pose_groups(self, frame: PoseFrame, rest_v: torch.Tensor) -> torch.Tensor:
+        """Rest vertices (B, Vs, 3) carried into the reference pose, split by pose group
+        (B, Vs, G, 3) and weighted by their skinning weights."""
+        b = frame.blend
+        return torch.einsum("bvgik,bvk->bvgi", b[..., :3], rest_v) + b[..., 3]
+
+    def posed_groups(
+        self,
+        frame: PoseFrame,
+        grouped: torch.Tensor,
+        bone_rotvecs: torch.Tensor,
+        heads: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posed subsample vertices (B, Vs, 3) and keypoints (B, 23, 3): each fitted bone
+        turns its group (and, through the chain, its descendants) about its joint centre,
+        in world-aligned axes, exactly as Anny's 'local-ref' deltas do."""
+        import roma
+
+        rot = roma.rotvec_to_rotmat(bone_rotvecs)  # (B, nb, 3, 3)
+        bsz = rot.shape[0]
+        # Each group turns about its joint centre c: x -> r (x - c) + c, after its parent's
+        # transform; one batched product per depth level of the 13-group chain.
+        centres = frame.centres if heads is None else frame.centres + (heads - frame.heads)
+        local_t = centres[:, 1:] - (rot @ centres[:, 1:, :, None])[..., 0]
+        rs = torch.eye(3).expand(bsz, 1, 3, 3)
+        ts = torch.zeros(bsz, 1, 3)
+        for groups, parents in self.group_levels:
+            r, t = rot[:, groups - 1], local_t[:, groups - 1]
+            pr, pt = rs[:, parents], ts[:, parents]
+            rs = torch.cat([rs, pr @ r], 1)
+            ts = torch.cat([ts, pt + (pr @ t[..., None])[..., 0]], 1)
+        rs, ts = rs[:, self.group_order], ts[:, self.group_order]
+        verts = torch.einsum("bgij,bvgj->bvi", rs, grouped) + torch.einsum(
+            "bgi,vg->bvi", ts, self.t_group_weight
+        )
+        kps = torch.einsum("kv,bvd->bkd", self.t_kp, verts)
+        return verts, kps
 
     # -------------------------------------------------------------------------- full mesh
     def full_coefficients(

@@ -33,6 +33,7 @@ _SIDE_PAIR_W = torch.tensor([0.3, 1.0, 0.5, 0.5, 0.7, 1.0, 1.0, 0.7])
 SIDE_ITERATIONS = (40, 80)  # side camera/pose only, then joint shape
 # Side silhouette weight relative to the front's: it alone carries depth.
 SIDE_WEIGHT = 1.0
+SIDE_YAW_WEIGHT = 1.0
 # Outline dead zone in both views during the joint stage (None: the single-photo fit's).
 OUTLINE_SLACK: float | None = None
 
@@ -143,7 +144,9 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
     # Side camera start: same pose as the front, turned ±90°, placed from the mask's box.
     with torch.no_grad():
         coeffs = model.coefficients(shape.phenotype(), shape.local())
-        verts, _, _ = model.posed_fit(coeffs, model.deltas(front.bones))
+        frame = model.pose_frame(coeffs)
+        grouped = model.pose_groups(frame, model.rest_vertices(coeffs))
+        verts, _ = model.posed_groups(frame, grouped, front.bones)
         v = verts[0].numpy()
         body_h = float(v[:, 2].max() - v[:, 2].min())
         tz = focal_n * body_h / max(obs_s.person_h, 1e-3)
@@ -155,6 +158,7 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
     side = _ViewParams(
         front_fit.bone_rotvecs, np.array([0.0, 0.0, side_yaw(side_pose)]), transl, np.zeros(2)
     )
+    side_root0 = side.root.detach().clone()
     stature_t = torch.tensor(stature_m, dtype=torch.float32)
     stature_vertices = [model.fit_top, *model.fit_soles]
     wts = fitmod.WEIGHTS
@@ -163,12 +167,15 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
     def silhouette(obs, uv) -> dict[str, torch.Tensor]:
         h_n = obs.person_h
         inside = (obs.sample_dt(uv) / h_n).mean() * wts["inside"]
-        dmin = torch.cdist(obs.outline[None], uv).amin(dim=-1) / h_n
-        outline = fitmod._robust(torch.relu(dmin - slack), 0.03).mean() * wts["outline"]
+        gap = fitmod.outline_gap(obs, uv) / h_n
+        outline = (
+            fitmod._robust(torch.relu(gap - slack), fitmod.OUTLINE_ROBUST).mean() * wts["outline"]
+        )
         return {"inside": inside, "outline": outline}
 
-    def view_terms(view: _ViewParams, obs, coeffs, is_side: bool) -> dict[str, torch.Tensor]:
-        verts, kps, rest = model.posed_fit(coeffs, model.deltas(view.bones))
+    def view_terms(view: _ViewParams, obs, body, is_side: bool) -> dict[str, torch.Tensor]:
+        frame, grouped, rest, heads = body
+        verts, kps = model.posed_groups(frame, grouped, view.bones, heads=heads)
         uv_kp = fitmod._project(kps[:, fitmod._ANNY_IDX], view.root, view.transl, focal_n)
         if is_side:
             d = torch.linalg.norm(_model_side_keypoints(uv_kp) - kp_s[None], dim=-1)
@@ -183,6 +190,12 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
         k = SIDE_WEIGHT if is_side else 1.0
         out["inside"], out["outline"] = k * sil["inside"], k * sil["outline"]
         out["pose_prior"] = wts["pose"] * view.bones.square().sum()
+        if is_side:
+            # A side photo is taken about square to the body; a free turn would let the
+            # body's width stand in for its depth.
+            out["pose_prior"] = out["pose_prior"] + SIDE_YAW_WEIGHT * (
+                (view.root - side_root0).square().sum()
+            )
         out["_rest"] = rest
         return out
 
@@ -193,14 +206,20 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
         if not joint:
             with torch.no_grad():
                 fixed = model.coefficients(shape.phenotype(), shape.local())
-        for _ in range(n_iter):
+        frame = None
+        for it in range(n_iter):
             opt.zero_grad(set_to_none=True)
             coeffs = (
                 fixed if fixed is not None else model.coefficients(shape.phenotype(), shape.local())
             )
-            terms = {f"side_{k}": v for k, v in view_terms(side, obs_s, coeffs, True).items()}
+            if frame is None or (joint and it % fitmod.ORIENTATION_EVERY == 0):
+                frame = model.pose_frame(coeffs)
+            rest = model.rest_vertices(coeffs)
+            heads = model.group_heads(coeffs) if joint else None
+            body = (frame, model.pose_groups(frame, rest), rest, heads)  # shared by both views
+            terms = {f"side_{k}": v for k, v in view_terms(side, obs_s, body, True).items()}
             if joint:
-                terms.update(view_terms(front, obs_f, coeffs, False))
+                terms.update(view_terms(front, obs_f, body, False))
                 terms.update(
                     fitmod.shape_terms(terms["_rest"], stature_vertices, stature_t, shape,
                                        pheno_prior)
@@ -231,7 +250,9 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
 
     with torch.no_grad():
         coeffs = model.coefficients(shape.phenotype(), shape.local())
-        _, kps, _ = model.posed_fit(coeffs, model.deltas(side.bones))
+        frame = model.pose_frame(coeffs)
+        grouped = model.pose_groups(frame, model.rest_vertices(coeffs))
+        _, kps = model.posed_groups(frame, grouped, side.bones)
         uv_kp = fitmod._project(kps[:, fitmod._ANNY_IDX], side.root, side.transl, focal_n)
         d = torch.linalg.norm(_model_side_keypoints(uv_kp)[0] - kp_s, dim=-1) / obs_s.person_h
         good = kp_w_s > 0.3
