@@ -338,12 +338,16 @@ def measure(
         )
     step(0.2, "fitting the body")
     span = 0.35 if scale_source == "reference" else 0.7
+    from bodylens.body.fit import ITERATIONS
+    from bodylens.body.views import FRONT_ITERATIONS
+
     fit = fit_photo(
         model,
         pose,
         mask,
         stature_m=stature_m,
         sex=sex,
+        iterations=ITERATIONS if side_rgb is None else FRONT_ITERATIONS,
         progress=lambda f, m: step(0.2 + span * f, m),
     )
     timings.update(fit.timings)

@@ -30,7 +30,10 @@ from bodylens.detect.pose import PoseResult
 # fit._KP_PAIRS order).
 _SIDE_PAIRS = [(3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18)]
 _SIDE_PAIR_W = torch.tensor([0.3, 1.0, 0.5, 0.5, 0.7, 1.0, 1.0, 0.7])
-SIDE_ITERATIONS = (40, 80)  # side camera/pose only, then joint shape
+SIDE_ITERATIONS = (30, 55)  # side camera/pose only, then joint shape
+# The front fit before the joint stage can be shorter: the joint stage refines the shape on
+# both views anyway (keeps two photos within ~3 s).
+FRONT_ITERATIONS = (30, 50, 50)
 # Side silhouette weight relative to the front's: it alone carries depth.
 SIDE_WEIGHT = 1.0
 SIDE_YAW_WEIGHT = 1.0
@@ -130,7 +133,7 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
     t0 = time.perf_counter()
     focal_n = fitmod.FOCAL_PER_LONG_SIDE
     obs_f = fitmod._Observations(front_pose, front_mask)
-    obs_s = fitmod._Observations(side_pose, side_mask)
+    obs_s = fitmod._Observations(side_pose, side_mask, skip_arms=True)
     shape = _ShapeParams(front_fit.phenotype, front_fit.local_changes)
     pheno_prior = shape.phenotype().detach().clone()
     front = _ViewParams(
@@ -164,16 +167,24 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
     wts = fitmod.WEIGHTS
     slack = OUTLINE_SLACK if OUTLINE_SLACK is not None else getattr(fitmod, "OUTLINE_SLACK", 0.0)
 
-    def silhouette(obs, uv) -> dict[str, torch.Tensor]:
+    neighbours: dict[int, torch.Tensor] = {}
+
+    def silhouette(obs, uv, step: int) -> dict[str, torch.Tensor]:
         h_n = obs.person_h
         inside = (obs.sample_dt(uv) / h_n).mean() * wts["inside"]
-        gap = fitmod.outline_gap(obs, uv) / h_n
+        if step % fitmod.NEIGHBOUR_REFRESH == 0 or id(obs) not in neighbours:
+            neighbours[id(obs)] = fitmod.outline_neighbours(obs, uv)
+        gap = fitmod.outline_gap(obs, uv, neighbours[id(obs)]) / h_n
         outline = (
-            fitmod._robust(torch.relu(gap - slack), fitmod.OUTLINE_ROBUST).mean() * wts["outline"]
+            (fitmod._robust(torch.relu(gap - slack), fitmod.OUTLINE_ROBUST) * obs.outline_w).sum()
+            / obs.outline_w.sum().clamp(min=1.0)
+            * wts["outline"]
         )
         return {"inside": inside, "outline": outline}
 
-    def view_terms(view: _ViewParams, obs, body, is_side: bool) -> dict[str, torch.Tensor]:
+    def view_terms(
+        view: _ViewParams, obs, body, is_side: bool, step: int
+    ) -> dict[str, torch.Tensor]:
         frame, grouped, rest, heads = body
         verts, kps = model.posed_groups(frame, grouped, view.bones, heads=heads)
         uv_kp = fitmod._project(kps[:, fitmod._ANNY_IDX], view.root, view.transl, focal_n)
@@ -186,7 +197,7 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
         d = d / obs.person_h
         out = {"keypoints": wts["keypoints"] * (w * fitmod._robust(d, 0.05)).sum() / w.sum()}
         uv = fitmod._project(verts, view.root, view.transl, focal_n) + view.mask_shift
-        sil = silhouette(obs, uv)
+        sil = silhouette(obs, uv, step)
         k = SIDE_WEIGHT if is_side else 1.0
         out["inside"], out["outline"] = k * sil["inside"], k * sil["outline"]
         out["pose_prior"] = wts["pose"] * view.bones.square().sum()
@@ -217,9 +228,9 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
             rest = model.rest_vertices(coeffs)
             heads = model.group_heads(coeffs) if joint else None
             body = (frame, model.pose_groups(frame, rest), rest, heads)  # shared by both views
-            terms = {f"side_{k}": v for k, v in view_terms(side, obs_s, body, True).items()}
+            terms = {f"side_{k}": v for k, v in view_terms(side, obs_s, body, True, it).items()}
             if joint:
-                terms.update(view_terms(front, obs_f, body, False))
+                terms.update(view_terms(front, obs_f, body, False, it))
                 terms.update(
                     fitmod.shape_terms(terms["_rest"], stature_vertices, stature_t, shape,
                                        pheno_prior)
