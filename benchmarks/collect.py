@@ -12,7 +12,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 ORDER = [
     "measure",
-    "measure_anny_depth",
+    "measure_real_depth",
     "measure_ansur",
     "reference",
     "baseline",

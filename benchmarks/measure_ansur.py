@@ -455,19 +455,19 @@ def report(records: list[dict], seed: int, n: int) -> str:
         + ", ".join(f"{n} {_median_ratio(records, 'front', n):.3f}" for n in HEADLINE)
         + "; front+side: "
         + ", ".join(f"{n} {_median_ratio(records, 'front_side', n):.3f}" for n in HEADLINE)
-        + "): real torsos are deeper than the fit's phenotype space predicts from the width, and "
-        "the fit's outline dead zone shrinks the body. The calibration removes the size bias; "
-        "the remaining photo error (rows 'size bias removed') is still at or above the "
-        "calculator's, so the prior carries most of the accuracy and the gain over the "
-        "baseline is small. A better fit, not better fusion, is what the targets need.",
+        + "): real torsos are deeper than Anny's phenotypes make them for the width a front "
+        "photo shows. The calibration removes that size bias; the rows 'size bias removed' "
+        "are what the photo itself knows, and the prior adds what height, weight and sex "
+        "predict.",
         "- Why the size bias: Anny fitted to real people needs extra torso depth "
         f"(`torso-scale-depth-incr` mean {_mean_local('torso-scale-depth-incr'):+.2f}, "
         f"`hip-scale-depth-incr` {_mean_local('hip-scale-depth-incr'):+.2f} over the 216 "
-        "bodies), which the front fit does not have. The correction is therefore specific to "
-        "real proportions: on the random-phenotype bodies of `measure_synthetic.py` (whose "
-        "depths are Anny's own) it overshoots.",
-        "- The side photo helps most where the front cannot see: waist and mass without a "
-        "weight (see rows 'without weight').",
+        "bodies). A front photo cannot see depth, so the front fit leaves these controls at 0; "
+        "the two-view fit moves them to match the side silhouette. The correction is specific "
+        "to real proportions: on bodies with Anny's own depths "
+        "(`measure_synthetic.py --depth anny`) it overshoots.",
+        "- The side photo helps most where the front cannot see: depth, hence waist, and mass "
+        "without a weight (see rows 'without weight').",
         "- ±σ coverage is cross-fitted; with the in-sample calibration it is 68 % by construction.",
         "",
         "In-sample (calibration fitted on all bodies, what the shipped calibration does) MAE "

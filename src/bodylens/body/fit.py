@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ FOCAL_PER_LONG_SIDE = 1.0
 OUTLINE_SLACK = 0.002
 OUTLINE_NEIGHBOURS = 6
 NEIGHBOUR_REFRESH = 5
+# Torch threads for one fit when it runs alone (small tensors: more do not pay).
+FIT_MAX_THREADS = 2
 # Robust scale of outline gaps (fraction of the person height): larger gaps are mostly
 # mask errors (a background blob merged into the person), so their pull saturates.
 OUTLINE_ROBUST = 0.03
@@ -350,7 +353,7 @@ def fit_photo(
 ) -> FitResult:
     """Fit Anny to one front photo's keypoints and binary person ``mask``."""
 
-    with _single_thread():
+    with fit_threads():
         return _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress)
 
 
@@ -360,16 +363,18 @@ _threads_saved = 0
 
 
 @contextlib.contextmanager
-def _single_thread():
-    """Small tensors: torch's intra-op threads only add overhead (and thrash a shared CPU).
-    The setting is process-wide, so concurrent fits share it: the first one in lowers it and
-    the last one out restores it."""
+def fit_threads():
+    """Share the cores between the fits in flight: one fit alone gets up to FIT_MAX_THREADS
+    (two threads cut a fit by ~13 % on two idle cores), concurrent fits one each, since more
+    threads than cores thrash. The setting is process-wide, so it is recomputed whenever a
+    fit starts or ends, and the caller's value is restored when the last one ends."""
     global _threads_users, _threads_saved
+    cores = os.cpu_count() or 1
     with _threads_lock:
         if _threads_users == 0:
             _threads_saved = torch.get_num_threads()
-            torch.set_num_threads(1)
         _threads_users += 1
+        torch.set_num_threads(max(1, min(FIT_MAX_THREADS, cores // _threads_users)))
     try:
         yield
     finally:
@@ -377,6 +382,8 @@ def _single_thread():
             _threads_users -= 1
             if _threads_users == 0:
                 torch.set_num_threads(_threads_saved)
+            else:
+                torch.set_num_threads(max(1, min(FIT_MAX_THREADS, cores // _threads_users)))
 
 
 def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> FitResult:

@@ -27,12 +27,14 @@ def section_loops(
     """3D points of each connected loop where the plane (point, normal) cuts the faces."""
     n = normal / np.linalg.norm(normal)
     d = (vertices - point) @ n
-    df = d[faces]
-    crossing = (df.min(axis=1) < 0) & (df.max(axis=1) >= 0)
+    # A face crosses when one or two of its corners are below the plane (boolean counts are
+    # several times cheaper than min/max over the face distances; girths call this a lot).
+    below = (d < 0)[faces].sum(axis=1, dtype=np.int8)
+    crossing = (below > 0) & (below < 3)
     tri = faces[crossing]
     if len(tri) == 0:
         return []
-    dt = df[crossing]
+    dt = d[tri]
     # For each triangle, the two edges whose ends lie on opposite sides of the plane.
     edges_a = np.stack([tri[:, 0], tri[:, 1], tri[:, 2]], axis=1)
     edges_b = np.stack([tri[:, 1], tri[:, 2], tri[:, 0]], axis=1)

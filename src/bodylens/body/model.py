@@ -374,7 +374,8 @@ class AnnyBody:
         """Rest vertices (B, Vs, 3) carried into the reference pose, split by pose group
         (B, Vs, G, 3) and weighted by their skinning weights."""
         b = frame.blend
-        return torch.einsum("bvgik,bvk->bvgi", b[..., :3], rest_v) + b[..., 3]
+        # Elementwise, not einsum: einsum makes tens of thousands of 3x3 batched products.
+        return (b[..., :3] * rest_v[:, :, None, None, :]).sum(-1) + b[..., 3]
 
     def posed_groups(
         self,
@@ -402,9 +403,10 @@ class AnnyBody:
             rs = torch.cat([rs, pr @ r], 1)
             ts = torch.cat([ts, pt + (pr @ t[..., None])[..., 0]], 1)
         rs, ts = rs[:, self.group_order], ts[:, self.group_order]
-        verts = torch.einsum("bgij,bvgj->bvi", rs, grouped) + torch.einsum(
-            "bgi,vg->bvi", ts, self.t_group_weight
-        )
+        # One (Vs, 3G) x (3G, 3) product for the rotations, one (Vs, G) x (G, 3) for the shifts.
+        nv, ng = grouped.shape[1], grouped.shape[2]
+        verts = grouped.reshape(bsz, nv, ng * 3) @ rs.transpose(-1, -2).reshape(bsz, ng * 3, 3)
+        verts = verts + self.t_group_weight @ ts
         kps = torch.einsum("kv,bvd->bkd", self.t_kp, verts)
         return verts, kps
 

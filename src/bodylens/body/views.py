@@ -9,7 +9,10 @@ How: the front photo is fitted first (``fit.fit_photo``). The side photo gets it
 fitted with the shape held fixed; then shape (phenotype and local controls) is refined on both
 photos' keypoints and silhouettes together, each view keeping its own camera and pose. In a
 side view MediaPipe often swaps or guesses left and right limbs, so side keypoints are compared
-as left/right midpoints, which do not care which is which.
+as left/right midpoints, which do not care which is which. For the same reason the side
+outline near the forearms and hands is left out (the fit would rather grow a belly than move
+an arm it cannot tell apart), the side camera keeps near its ±90° start (a free turn lets the
+width stand in for the depth), and the torso and hip depth controls are free.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ def fit_two_views(
         front_fit = fitmod.fit_photo(
             model, front_pose, front_mask, stature_m=stature_m, sex=sex, progress=progress
         )
-    with fitmod._single_thread():
+    with fitmod.fit_threads():
         return _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stature_m,
                        iterations)  # fmt: skip
 
