@@ -513,26 +513,42 @@ def _reference_scale(
 
 
 def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
-    """Extra silhouette area outside the fitted body, relative to the body's area."""
+    """Extra silhouette area outside the fitted body, relative to the body's area.
+
+    The body's silhouette is drawn from the fit's own vertex subsample (posed the fit's way,
+    ~1 ms) splatted at 256 px and closed over the ~3 px vertex spacing: a fraction of the cost
+    of rasterising the full mesh's 27k triangles, for a ratio compared with a 15 % threshold."""
     import cv2
     import roma
     import torch
 
     from bodylens.body.fit import _BASE
 
-    verts = model.posed_full(fit.phenotype, fit.local_changes, fit.bone_rotvecs)
-    rot = (_BASE @ roma.rotvec_to_rotmat(torch.as_tensor(fit.root_rotvec)[None].float()))[0]
-    cam = verts @ rot.numpy().T.astype(np.float64) + fit.translation
+    with torch.no_grad():
+        coeffs = model.coefficients(
+            torch.tensor([list(fit.phenotype.values())], dtype=torch.float32),
+            torch.tensor([list(fit.local_changes.values())], dtype=torch.float32),
+        )
+        frame = model.pose_frame(coeffs)
+        grouped = model.pose_groups(frame, model.rest_vertices(coeffs))
+        verts, _ = model.posed_groups(
+            frame, grouped, torch.as_tensor(fit.bone_rotvecs, dtype=torch.float32)[None]
+        )
+        rot = (_BASE @ roma.rotvec_to_rotmat(torch.as_tensor(fit.root_rotvec)[None].float()))[0]
+    cam = verts[0].numpy().astype(np.float64) @ rot.numpy().T.astype(np.float64)
+    cam = cam + fit.translation
     uv = fit.focal * cam[:, :2] / cam[:, 2:3] + np.array(fit.principal) + fit.mask_shift_px
     h, w = mask.shape
     s = 256.0 / max(h, w)
     small = cv2.resize(mask.astype(np.uint8), (round(w * s), round(h * s)), cv2.INTER_NEAREST)
-    tris = np.round(uv[model.faces] * s * 4).astype(np.int32)  # 2 fractional bits
     body = np.zeros_like(small)
-    # One call per triangle: fillPoly on a list would apply the even-odd rule to overlaps.
-    for tri in tris:
-        cv2.fillConvexPoly(body, tri, 1, shift=2)
-    body = cv2.dilate(body, np.ones((3, 3), np.uint8))
+    px = np.round(uv * s).astype(int)
+    ok = (px[:, 0] >= 0) & (px[:, 0] < body.shape[1]) & (px[:, 1] >= 0) & (px[:, 1] < body.shape[0])
+    body[px[ok, 1], px[ok, 0]] = 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    body = cv2.dilate(
+        cv2.morphologyEx(body, cv2.MORPH_CLOSE, disc, iterations=2), np.ones((3, 3), np.uint8)
+    )
     extra = float(np.logical_and(small > 0, body == 0).sum())
     return extra / max(float(body.sum()), 1.0)
 
