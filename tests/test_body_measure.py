@@ -45,26 +45,10 @@ def test_unreadable_image_is_input_error(tmp_path):
 @pytest.fixture(scope="module")
 def synthetic():
     """A render of a known body, with its true measurements."""
-    from bodylens.body import measurements
-    from bodylens.body.model import FIT_BONES, get_body_model
-    from bodylens.body.render import dressed_colors, place_body, render_body
+    from tests.known_body import render_known_body
 
-    model = get_body_model()
-    phenotype = dict(gender=0.2, age=0.8, muscle=0.5, weight=0.6, height=0.55, proportions=0.5)
-    local = {"measure-waist-circ-incr": 0.3, "measure-hips-circ-incr": -0.2}
-    rest = model.rest_body(phenotype, local)
-    truth = measurements.compute(model, rest)
-    pose = np.zeros((len(FIT_BONES), 3))
-    pose[FIT_BONES.index("upperarm01.L"), 1] = 0.15
-    pose[FIT_BONES.index("upperarm01.R"), 1] = -0.15
-    verts = model.posed_full(phenotype, local, pose)
-    rng = np.random.default_rng(3)
-    colors = dressed_colors(model, rest, rng)
-    cam = place_body(verts, 720, 1080, focal=1000.0, fill=0.8, camera_height_m=1.3)
-    image = render_body(
-        verts, model.faces, cam, face_colors=colors, background="cluttered", rng=rng
-    )
-    return image, truth
+    body = render_known_body(720, 1080, fill=0.8, background="cluttered")
+    return body.image, body.truth
 
 
 @pytest.mark.slow

@@ -43,27 +43,14 @@ def test_bad_reference_arguments_are_input_errors(kwargs, fragment):
 @pytest.fixture(scope="module")
 def scene():
     """A known body rendered without a reference, the camera, posed vertices and wrists."""
-    from bodylens.body import measurements
-    from bodylens.body.model import COCO_LABELS, FIT_BONES, get_body_model
-    from bodylens.body.render import dressed_colors, place_body, render_body
+    from bodylens.body.model import COCO_LABELS, get_body_model
+    from tests.known_body import render_known_body
 
-    model = get_body_model()
-    phenotype = dict(gender=0.2, age=0.8, muscle=0.5, weight=0.6, height=0.55, proportions=0.5)
-    local = {"measure-waist-circ-incr": 0.3, "measure-hips-circ-incr": -0.2}
-    rest = model.rest_body(phenotype, local)
-    truth = measurements.compute(model, rest)
-    pose = np.zeros((len(FIT_BONES), 3))
-    pose[FIT_BONES.index("upperarm01.L"), 1] = 0.15
-    pose[FIT_BONES.index("upperarm01.R"), 1] = -0.15
-    verts = model.posed_full(phenotype, local, pose)
-    rng = np.random.default_rng(3)
-    colors = dressed_colors(model, rest, rng)
-    cam = place_body(verts, 810, 1080, focal=1000.0, fill=0.7, camera_height_m=1.3)
-    image = render_body(verts, model.faces, cam, face_colors=colors, background="plain", rng=rng)
-    wrists = model.keypoints_full(verts)[
+    body = render_known_body(810, 1080, fill=0.7, background="plain")
+    wrists = get_body_model().keypoints_full(body.verts)[
         [COCO_LABELS.index(w) for w in ("left_wrist", "right_wrist")]
     ]
-    return image, cam, verts, wrists, truth
+    return body.image, body.cam, body.verts, wrists, body.truth
 
 
 @pytest.fixture(scope="module")
