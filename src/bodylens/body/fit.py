@@ -3,7 +3,7 @@
 Why this design: a photo shows widths but not depths, so the body's depth comes from Anny's
 phenotype space (gender, age, muscle, weight, height, proportions), while a few local controls
 (bust, waist, hips, ...) let the outline match. Everything is differentiable torch in float32
-on a ~2,600-vertex subsample, optimised with Adam for 200 annealed steps (~1.6 s on one core):
+on a ~2,600-vertex subsample, optimised with Adam for 200 annealed steps (about 1.7 s on this 2-core machine):
 
 - camera: perspective pinhole with an assumed focal length (a 35 mm-equivalent lens) and a free
   translation; the body's root rotation is free, so the camera orientation is implied;
