@@ -529,11 +529,7 @@ def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
             torch.tensor([list(fit.phenotype.values())], dtype=torch.float32),
             torch.tensor([list(fit.local_changes.values())], dtype=torch.float32),
         )
-        frame = model.pose_frame(coeffs)
-        grouped = model.pose_groups(frame, model.rest_vertices(coeffs))
-        verts, _ = model.posed_groups(
-            frame, grouped, torch.as_tensor(fit.bone_rotvecs, dtype=torch.float32)[None]
-        )
+        verts, _ = model.posed(coeffs, torch.as_tensor(fit.bone_rotvecs, dtype=torch.float32)[None])
         rot = (_BASE @ roma.rotvec_to_rotmat(torch.as_tensor(fit.root_rotvec)[None].float()))[0]
     cam = verts[0].numpy().astype(np.float64) @ rot.numpy().T.astype(np.float64)
     cam = cam + fit.translation

@@ -3,7 +3,8 @@
 Why this design: a photo shows widths but not depths, so the body's depth comes from Anny's
 phenotype space (gender, age, muscle, weight, height, proportions), while a few local controls
 (bust, waist, hips, ...) let the outline match. Everything is differentiable torch in float32
-on a ~2,600-vertex subsample, optimised with Adam for 200 annealed steps (about 1.7 s on this 2-core machine):
+on a ~2,600-vertex subsample, optimised with Adam for 200 annealed steps (about 1.7 s on this
+2-core machine):
 
 - camera: perspective pinhole with an assumed focal length (a 35 mm-equivalent lens) and a free
   translation; the body's root rotation is free, so the camera orientation is implied;
@@ -255,6 +256,20 @@ def outline_gap(
     return torch.relu(depth.amin(dim=-1))
 
 
+def silhouette_terms(
+    obs: _Observations, uv: torch.Tensor, near: torch.Tensor, slack: float = OUTLINE_SLACK
+) -> dict[str, torch.Tensor]:
+    """The two silhouette losses of one view, shared by the front and two-view fits: projected
+    vertices inside the mask, and the body reaching the mask outline (outline points weighted
+    by ``obs.outline_w``; ``near`` from ``outline_neighbours``)."""
+    h_n = obs.person_h
+    inside = (obs.sample_dt(uv) / h_n).mean() * WEIGHTS["inside"]
+    gap = outline_gap(obs, uv, near) / h_n
+    w = obs.outline_w
+    outline = (_robust(torch.relu(gap - slack), OUTLINE_ROBUST) * w).sum() / w.sum().clamp(min=1.0)
+    return {"inside": inside, "outline": outline * WEIGHTS["outline"]}
+
+
 def _robust(x: torch.Tensor, c: float) -> torch.Tensor:
     """Geman-McClure-like robust penalty of distances x with scale c."""
     x2 = (x / c) ** 2
@@ -464,14 +479,10 @@ def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> F
         kp_loss = (vis_w * _robust(d, 0.05)).sum() / vis_w.sum().clamp(min=1e-6)
         out = {"keypoints": WEIGHTS["keypoints"] * kp_loss}
         uv = _project(verts, p.root, p.transl, focal_n) + p.mask_shift
-        out["inside"] = (obs.sample_dt(uv) / h_n).mean() * WEIGHTS["inside"]
         if step_count[0] % NEIGHBOUR_REFRESH == 0:
             cache["near"] = outline_neighbours(obs, uv)
         step_count[0] += 1
-        gap = outline_gap(obs, uv, cache["near"]) / h_n
-        out["outline"] = (
-            _robust(torch.relu(gap - OUTLINE_SLACK), OUTLINE_ROBUST).mean() * WEIGHTS["outline"]
-        )
+        out.update(silhouette_terms(obs, uv, cache["near"]))
         out["pose_prior"] = (
             WEIGHTS["pose"] * p.bones.square().sum() + WEIGHTS["yaw"] * p.root[:, 2].square().sum()
         )

@@ -370,6 +370,16 @@ class AnnyBody:
         g = self.group_bones
         return self.t_heads[g] + torch.einsum("bk,kjd->bjd", coeffs, self.t_heads_blend[:, g])
 
+    def posed(
+        self, coeffs: torch.Tensor, bone_rotvecs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posed subsample vertices and keypoints of one shape, through a fresh pose frame
+        (for one-off posing outside a fit's loop, which keeps its frame between steps)."""
+        frame = self.pose_frame(coeffs)
+        return self.posed_groups(
+            frame, self.pose_groups(frame, self.rest_vertices(coeffs)), bone_rotvecs
+        )
+
     def pose_groups(self, frame: PoseFrame, rest_v: torch.Tensor) -> torch.Tensor:
         """Rest vertices (B, Vs, 3) carried into the reference pose, split by pose group
         (B, Vs, G, 3) and weighted by their skinning weights."""

@@ -150,9 +150,7 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
     # Side camera start: same pose as the front, turned ±90°, placed from the mask's box.
     with torch.no_grad():
         coeffs = model.coefficients(shape.phenotype(), shape.local())
-        frame = model.pose_frame(coeffs)
-        grouped = model.pose_groups(frame, model.rest_vertices(coeffs))
-        verts, _ = model.posed_groups(frame, grouped, front.bones)
+        verts, _ = model.posed(coeffs, front.bones)
         v = verts[0].numpy()
         body_h = float(v[:, 2].max() - v[:, 2].min())
         tz = focal_n * body_h / max(obs_s.person_h, 1e-3)
@@ -173,17 +171,9 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
     neighbours: dict[int, torch.Tensor] = {}
 
     def silhouette(obs, uv, step: int) -> dict[str, torch.Tensor]:
-        h_n = obs.person_h
-        inside = (obs.sample_dt(uv) / h_n).mean() * wts["inside"]
         if step % fitmod.NEIGHBOUR_REFRESH == 0 or id(obs) not in neighbours:
             neighbours[id(obs)] = fitmod.outline_neighbours(obs, uv)
-        gap = fitmod.outline_gap(obs, uv, neighbours[id(obs)]) / h_n
-        outline = (
-            (fitmod._robust(torch.relu(gap - slack), fitmod.OUTLINE_ROBUST) * obs.outline_w).sum()
-            / obs.outline_w.sum().clamp(min=1.0)
-            * wts["outline"]
-        )
-        return {"inside": inside, "outline": outline}
+        return fitmod.silhouette_terms(obs, uv, neighbours[id(obs)], slack)
 
     def view_terms(
         view: _ViewParams, obs, body, is_side: bool, step: int
@@ -264,9 +254,7 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
 
     with torch.no_grad():
         coeffs = model.coefficients(shape.phenotype(), shape.local())
-        frame = model.pose_frame(coeffs)
-        grouped = model.pose_groups(frame, model.rest_vertices(coeffs))
-        _, kps = model.posed_groups(frame, grouped, side.bones)
+        _, kps = model.posed(coeffs, side.bones)
         uv_kp = fitmod._project(kps[:, fitmod._ANNY_IDX], side.root, side.transl, focal_n)
         d = torch.linalg.norm(_model_side_keypoints(uv_kp)[0] - kp_s, dim=-1) / obs_s.person_h
         good = kp_w_s > 0.3
