@@ -1,6 +1,10 @@
 """Build the realistic benchmark bodies: Anny fitted to ANSUR II *score-split* subjects.
 
     PYTHONPATH=src python benchmarks/build_ansur_bodies.py [--n 224] [--steps 150]
+    PYTHONPATH=src python benchmarks/build_ansur_bodies.py --split prior --n 1200
+
+The second form fits a random draw of *prior-split* subjects instead and learns the fit's
+shape prior from them (src/bodylens/data/shape_prior.json, ``bodylens.body.shape_prior``).
 
 Picks subjects stratified by sex, BMI and age from the score split (never the prior split the
 statistics come from), fits Anny's phenotype + local shape controls to each one's stature, mass,
@@ -19,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bodylens.body import ansur
+from bodylens.body import ansur, shape_prior
 from bodylens.body.anny_fit_measurements import (
     FIT_LOCAL,
     TARGET_SCALE,
@@ -28,6 +32,7 @@ from bodylens.body.anny_fit_measurements import (
 )
 
 OUT = Path(__file__).resolve().parent / "data" / "ansur_bodies.json"
+PRIOR_OUT = Path(__file__).resolve().parent / "data" / "ansur_prior_bodies.json"
 
 
 def pick_subjects(data: ansur.AnsurData, n: int, seed: int = 6) -> np.ndarray:
@@ -55,12 +60,23 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=224)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch", type=int, default=56)
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--split",
+        choices=("score", "prior"),
+        default="score",
+        help="score: the benchmark bodies; prior: bodies for the fit's learned shape prior",
+    )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    out = args.out or (OUT if args.split == "score" else PRIOR_OUT)
 
     data = ansur.load_ansur()
-    score = data.subset(ansur.split_masks(data)["score"])
-    subj = score.subset(pick_subjects(score, args.n))
+    pool = data.subset(ansur.split_masks(data)[args.split])
+    if args.split == "score":
+        subj = pool.subset(pick_subjects(pool, args.n))
+    else:  # the prior wants the population as it is: a plain random draw
+        rng = np.random.default_rng(7)
+        subj = pool.subset(np.sort(rng.choice(len(pool), min(args.n, len(pool)), replace=False)))
     measurer = AnnyMeasurer()
     targets = [n for n in TARGET_SCALE]
     bodies = []
@@ -91,15 +107,18 @@ def main() -> int:
                 }
             )
         print(f"{len(bodies)}/{len(subj)} bodies, {time.time() - t0:.0f} s, load {os.getloadavg()}")
-        write(args.out, bodies, args.steps)
+        write(out, bodies, args.steps, args.split)
     report(bodies)
+    if args.split == "prior":
+        shape_prior.PRIOR_FILE.write_text(json.dumps(shape_prior.learn(bodies)) + "\n")
+        print(f"wrote {shape_prior.PRIOR_FILE}")
     return 0
 
 
-def write(path: Path, bodies: list[dict], steps: int) -> None:
+def write(path: Path, bodies: list[dict], steps: int, split: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
-        "source": "ANSUR II public release, score split (bodylens.body.ansur.split_of)",
+        "source": f"ANSUR II public release, {split} split (bodylens.body.ansur.split_of)",
         "model": "anny.Anny(local_changes='default'); phenotype + local_changes as listed",
         "fit": f"bodylens.body.anny_fit_measurements.fit_subjects, {steps} Adam steps",
         "units": "cm, kg, years",

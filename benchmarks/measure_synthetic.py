@@ -36,8 +36,9 @@ DEPTH_NOTE = {
     "anny": "Bodies as issue 2 defines them: depth-only controls drawn around Anny's own depths "
     "(mean 0, SD 0.15). MAE is the value `measure` returns (photo fit + ANSUR prior, the "
     "default with a height); 'photo fit alone' is the same fit before the prior. These depths "
-    "are shallower than any real adult's (see the issue-6 section), so the prior's size "
-    "correction, calibrated on bodies of real people, overshoots here.",
+    "are shallower than any real adult's (see the issue-6 section), so what is learned from "
+    "real people overshoots here: the fit's shape prior (it starts the depth at the real-adult "
+    "mean) and the ANSUR prior's size correction.",
     "ansur": "Depth-only controls (torso and hip depth) drawn as in Anny bodies fitted to real "
     "ANSUR II people (`--depth ansur`): mean +0.46 / +0.33 instead of 0. MAE is the value "
     "`measure` returns (photo fit + ANSUR prior); 'photo fit alone' is the same fit before "

@@ -116,6 +116,9 @@ def test_bad_bodies_are_400(client):
     r = client.post("/estimate", json={"photo_url": "x", "measures_table": ["taille"],
                                        "height_cm": 5000})  # fmt: skip
     assert r.status_code == 400 and "height_cm" in r.json()["error"]
+    r = client.post("/estimate", json={"photo_url": "x", "measures_table": ["taille"],
+                                       "fit_under_clothing": "sometimes"})  # fmt: skip
+    assert r.status_code == 400 and "fit_under_clothing" in r.json()["error"]
 
 
 def test_private_url_is_refused(client, private_photo_server):
@@ -181,6 +184,11 @@ def test_detail_mode_and_mesh(client, photo_url):
     r = client.post("/estimate?detail=true", json={"photo_url": photo_url, "height_cm": 180,
                                                    "measures_table": ["waist"]})  # fmt: skip
     assert r.status_code == 200 and "warnings" in r.json()
+    # A suit and trousers: fitting under clothing finds nothing to skip and changes nothing.
+    r2 = client.post("/estimate?detail=true", json={"photo_url": photo_url, "height_cm": 180,
+                     "measures_table": ["waist"], "fit_under_clothing": True})  # fmt: skip
+    assert r2.status_code == 200
+    assert r2.json()["measurements"] == r.json()["measurements"]
     r = client.post("/estimate", json={"photo_url": photo_url, "measures_table": ["waist"]})
     assert list(r.json()) == ["waist"]
     assert r.headers["X-Bodylens-Scale"] == "guessed"

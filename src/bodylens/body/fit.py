@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 import torch
 
+from bodylens.body import shape_prior
 from bodylens.body.model import COCO_LABELS, FIT_BONES, FIT_LOCAL_CHANGES, AnnyBody
 from bodylens.detect.pose import LANDMARK_INDEX, PoseResult
 
@@ -46,8 +47,10 @@ FOCAL_PER_LONG_SIDE = 1.0
 OUTLINE_SLACK = 0.002
 OUTLINE_NEIGHBOURS = 6
 NEIGHBOUR_REFRESH = 5
-# Torch threads for one fit when it runs alone (small tensors: more do not pay).
-FIT_MAX_THREADS = 2
+# Torch threads for one fit when it runs alone (small tensors: more do not pay). On a machine
+# whose cores are busy with other work, set BODYLENS_FIT_THREADS=1: OpenMP threads spin-wait
+# for each other, and a fit sharing its cores with another job ran 20x slower on two threads.
+FIT_MAX_THREADS = int(os.environ.get("BODYLENS_FIT_THREADS", "2"))
 # Robust scale of outline gaps (fraction of the person height): larger gaps are mostly
 # mask errors (a background blob merged into the person), so their pull saturates.
 OUTLINE_ROBUST = 0.03
@@ -58,9 +61,11 @@ WEIGHTS = {
     "outline": 15.0,
     "pose": 0.02,
     "yaw": 0.5,  # turning about the vertical is weakly observed: keep it small
-    "local": 0.01,
+    "local": 0.01,  # plain pull of the local controls to 0, without a learned shape prior
+    "shape": 0.002,  # learned shape prior (body/shape_prior.py), half squared Mahalanobis
     "pheno": 0.02,
 }
+USE_SHAPE_PRIOR = True
 ITERATIONS = (40, 80, 80)  # pose only, + phenotype, + local changes
 ORIENTATION_EVERY = 10  # shape steps between refreshes of the pose frame
 LR = 0.03
@@ -103,6 +108,7 @@ _PHENO_RANGE = {  # fit ranges (adults)
     "height": (0.0, 1.0),
     "proportions": (0.0, 1.0),
 }
+_PRIOR_PHENO_IDX = [list(_PHENO_RANGE).index(k) for k in shape_prior.PRIOR_PHENOTYPES]
 
 
 @dataclass
@@ -149,7 +155,12 @@ class _Observations:
     """
 
     def __init__(
-        self, pose: PoseResult, mask: np.ndarray, work_px: int = 320, skip_arms: bool = False
+        self,
+        pose: PoseResult,
+        mask: np.ndarray,
+        work_px: int = 320,
+        skip_arms: bool = False,
+        skip: np.ndarray | None = None,
     ) -> None:
         w, h = pose.image_size
         self.size = (w, h)
@@ -185,6 +196,10 @@ class _Observations:
             for a, b in (("left_elbow", "left_wrist"), ("right_elbow", "right_wrist"),
                          ("left_wrist", "left_index"), ("right_wrist", "right_index")):  # fmt: skip
                 keep[_segment_distance(outline, pose.point(a), pose.point(b)) < reach] = 0.0
+        if skip is not None:  # clothing or a bag, not body (``body.clothing``)
+            px = np.clip(np.round(outline).astype(int), 0, [w - 1, h - 1])
+            keep[skip[px[:, 1], px[:, 0]]] = 0.0
+        self.skipped = float(1.0 - keep.mean())
         self.outline_w = torch.as_tensor(keep)
         self.mask_area = float(mask.sum()) / self.long**2
 
@@ -340,19 +355,30 @@ def shape_terms(
     stature_t: torch.Tensor,
     params: ShapeControls,
     pheno_prior: torch.Tensor,
+    learned: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Losses on the body's shape alone, shared by the front and the front+side fits: the rest
     body's stature (top of the head to the lower sole) must match the target, and the shape
-    controls stay near their prior (local changes near 0, sex and age near the start)."""
+    controls stay near their prior: the ``learned`` real-adult Gaussian (mean, precision; see
+    ``shape_prior``) when given, else local changes near 0; sex and age near the start."""
     ends = rest[0, stature_vertices, 2]
     stature = ends[0] - torch.minimum(ends[1], ends[2])
+    if learned is None:
+        shape = WEIGHTS["local"] * params.local().square().sum()
+    else:
+        free = params.phenotype()[:, _PRIOR_PHENO_IDX]
+        shape = WEIGHTS["shape"] * shape_prior.penalty(free, params.local(), *learned)
     return {
         "stature": 50.0 * ((stature - stature_t) / stature_t).square(),
-        "shape_prior": (
-            WEIGHTS["local"] * params.local().square().sum()
-            + WEIGHTS["pheno"] * ((params.phenotype() - pheno_prior)[:, [0, 1]]).square().sum()
-        ),
+        "shape_prior": shape
+        + WEIGHTS["pheno"] * ((params.phenotype() - pheno_prior)[:, [0, 1]]).square().sum(),
     }
+
+
+def learned_shape_prior(sex: str | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The real-adult shape prior's (mean, precision) for ``sex``, or None if switched off."""
+    prior = shape_prior.load(sex) if USE_SHAPE_PRIOR else None
+    return None if prior is None else prior.torch_terms()
 
 
 def fit_photo(
@@ -364,12 +390,14 @@ def fit_photo(
     sex: str | None = None,
     iterations: tuple[int, int, int] = ITERATIONS,
     focal_px: float | None = None,
+    outline_skip: np.ndarray | None = None,
     progress=None,
 ) -> FitResult:
-    """Fit Anny to one front photo's keypoints and binary person ``mask``."""
+    """Fit Anny to one front photo's keypoints and binary person ``mask``; the mask's outline
+    is ignored where ``outline_skip`` (H, W bool) is set (clothing, see ``body.clothing``)."""
 
     with fit_threads():
-        return _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress)
+        return _fit(model, pose, mask, outline_skip, stature_m, sex, iterations, focal_px, progress)
 
 
 _threads_lock = threading.Lock()
@@ -401,9 +429,9 @@ def fit_threads():
                 torch.set_num_threads(max(1, min(FIT_MAX_THREADS, cores // _threads_users)))
 
 
-def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> FitResult:
+def _fit(model, pose, mask, skip, stature_m, sex, iterations, focal_px, progress) -> FitResult:
     t0 = time.perf_counter()
-    obs = _Observations(pose, mask)
+    obs = _Observations(pose, mask, skip=skip)
     focal_n = focal_px / obs.long if focal_px else FOCAL_PER_LONG_SIDE
     gender0 = {"male": 0.05, "female": 0.95}.get(sex or "", 0.5)
     pheno0 = {
@@ -416,6 +444,11 @@ def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> F
     }
     params = _Params(len(FIT_LOCAL_CHANGES), len(FIT_BONES), pheno0)
     pheno_prior = params.phenotype().detach().clone()
+    learned = learned_shape_prior(sex)
+    if learned is not None:  # start from the typical adult's local shape (depth above all)
+        with torch.no_grad():
+            local0 = learned[0][len(_PRIOR_PHENO_IDX) :].clamp(-0.9, 0.9)
+            params.local_raw.copy_(torch.atanh(local0))
 
     cache: dict[str, object] = {}
 
@@ -487,7 +520,7 @@ def _fit(model, pose, mask, stature_m, sex, iterations, focal_px, progress) -> F
             WEIGHTS["pose"] * p.bones.square().sum() + WEIGHTS["yaw"] * p.root[:, 2].square().sum()
         )
         if shape:
-            out.update(shape_terms(rest, stature_vertices, stature_t, p, pheno_prior))
+            out.update(shape_terms(rest, stature_vertices, stature_t, p, pheno_prior, learned))
         return out
 
     history: dict[str, float] = {}

@@ -120,25 +120,29 @@ def fit_two_views(
     sex: str | None = None,
     front_fit: FitResult | None = None,
     iterations: tuple[int, int] = SIDE_ITERATIONS,
+    front_skip: np.ndarray | None = None,
+    side_skip: np.ndarray | None = None,
     progress=None,
 ) -> TwoViewFit:
-    """Fit the front photo (unless ``front_fit`` is given), then refine the shape on both."""
+    """Fit the front photo (unless ``front_fit`` is given), then refine the shape on both.
+    ``front_skip`` / ``side_skip``: outline pixels to ignore per view (``body.clothing``)."""
     if front_fit is None:
         front_fit = fitmod.fit_photo(
-            model, front_pose, front_mask, stature_m=stature_m, sex=sex, progress=progress
-        )
+            model, front_pose, front_mask, stature_m=stature_m, sex=sex,
+            outline_skip=front_skip, progress=progress,
+        )  # fmt: skip
+    obs_f = fitmod._Observations(front_pose, front_mask, skip=front_skip)
+    obs_s = fitmod._Observations(side_pose, side_mask, skip_arms=True, skip=side_skip)
     with fitmod.fit_threads():
-        return _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stature_m,
-                       iterations)  # fmt: skip
+        return _refine(model, front_fit, obs_f, obs_s, side_pose, stature_m, sex, iterations)
 
 
-def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stature_m, iterations):
+def _refine(model, front_fit, obs_f, obs_s, side_pose, stature_m, sex, iterations):
     t0 = time.perf_counter()
     focal_n = fitmod.FOCAL_PER_LONG_SIDE
-    obs_f = fitmod._Observations(front_pose, front_mask)
-    obs_s = fitmod._Observations(side_pose, side_mask, skip_arms=True)
     shape = _ShapeParams(front_fit.phenotype, front_fit.local_changes)
     pheno_prior = shape.phenotype().detach().clone()
+    learned = fitmod.learned_shape_prior(sex)
     front = _ViewParams(
         front_fit.bone_rotvecs,
         front_fit.root_rotvec,
@@ -226,7 +230,7 @@ def _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stat
                 terms.update(view_terms(front, obs_f, body, False, it))
                 terms.update(
                     fitmod.shape_terms(terms["_rest"], stature_vertices, stature_t, shape,
-                                       pheno_prior)
+                                       pheno_prior, learned)
                 )  # fmt: skip
             terms = {k: v for k, v in terms.items() if not k.endswith("_rest")}
             loss = sum(terms.values())

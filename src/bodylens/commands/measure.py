@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="COLSxROWS",
         help="checkerboard inner corners, e.g. 9x6 (default: try common boards)",
     )
+    p.add_argument(
+        "--fit-under-clothing",
+        action="store_true",
+        default=None,
+        help="run the clothing parser and fit the body under skirts, dresses and bags "
+        "instead of matching their outline",
+    )
     p.add_argument("--weight-kg", type=float, help="the person's weight in kg")
     p.add_argument("--sex", choices=["male", "female"], help="the person's sex")
     p.add_argument(
@@ -78,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             reference=args.reference,
             reference_square_mm=args.square_mm,
             reference_pattern=args.pattern,
+            fit_under_clothing=args.fit_under_clothing,
             progress=lambda f, m: bar.update(task, completed=f, description=m),
         )
     if mesh_path is not None and result.mesh is not None:

@@ -58,6 +58,11 @@ class EstimateRequest(BaseModel):
         None,
         description="checkerboard inner corners as COLSxROWS, e.g. 9x6 (default: common boards)",
     )
+    fit_under_clothing: bool | None = Field(
+        None,
+        description="run the clothing parser and fit the body under skirts, dresses and bags "
+        "instead of matching their outline (default: off)",
+    )
 
     @field_validator("measures_table", mode="before")
     @classmethod
@@ -171,6 +176,7 @@ def _run_measure(settings: Settings, req: EstimateRequest, upload, side_upload, 
             reference=req.reference,
             reference_square_mm=req.reference_square_mm,
             reference_pattern=req.reference_pattern,
+            fit_under_clothing=req.fit_under_clothing,
         )
     finally:
         del image, side  # photos never outlive the request
@@ -215,6 +221,7 @@ _OPENAPI_BODY = {
                         "reference": {"type": "string", "enum": ["card", "checkerboard", "auto"]},
                         "reference_square_mm": {"type": "number"},
                         "reference_pattern": {"type": "string", "example": "9x6"},
+                        "fit_under_clothing": {"type": "boolean"},
                     },
                     "required": ["photo", "measures_table"],
                 }

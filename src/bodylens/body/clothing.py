@@ -1,0 +1,60 @@
+"""Where the person's outline is clothing or carried things rather than body (issue 6).
+
+Why: the fit pulls the body out to the person mask's outline. Below the hips a skirt or dress
+hangs away from the legs, and a bag at the side widens the hips, so matching that outline
+inflates the hip and thigh girths (a wide skirt made the fit grow 39 cm of hip). The clothing
+parser (``bodylens.parse``) says which outline pixels are skirt, dress or bag; the fit ignores
+the outline there and lets the keypoints, the inside-the-mask term and the shape prior place
+the body under the garment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from bodylens.detect.pose import PoseResult
+
+# Skirts and dresses usually sit on the hips and hang free below; the outline counts down to
+# this fraction of the way from the hip joints to the knees.
+HANG_START = 0.25
+# Outline pixels within this fraction of the person's height of a garment pixel are skipped
+# (the parser's boundary and MediaPipe's mask do not line up exactly).
+REACH = 0.012
+
+
+@dataclass
+class OutlineSkip:
+    """Pixels (H, W bool) whose outline points the fit ignores, what they were, and the
+    fraction of the person's outline they cover."""
+
+    mask: np.ndarray
+    garments: list[str]
+    outline_fraction: float
+
+
+def garment_outline_skip(
+    rgb: np.ndarray, pose: PoseResult, person: np.ndarray
+) -> OutlineSkip | None:
+    """Skirt and dress below the hips, and bags anywhere, from the clothing parser; None
+    when the photo shows none of them. ``person``: the binary person mask the fit uses."""
+    from bodylens.parse.api import get_backend
+
+    parsed = get_backend("parser")(rgb, pose=pose)
+    hang = parsed.mask("Skirt") | parsed.mask("Dress")
+    hips = (pose.point("left_hip")[1] + pose.point("right_hip")[1]) / 2
+    knees = (pose.point("left_knee")[1] + pose.point("right_knee")[1]) / 2
+    hang[: max(0, int(hips + HANG_START * max(knees - hips, 0.0)))] = False
+    bag = parsed.mask("Bag")
+    found = [name for name, m in (("skirt or dress", hang), ("bag", bag)) if m.sum() > 50]
+    if not found:
+        return None
+    ys = np.flatnonzero(person.any(axis=1))
+    r = max(1, round(REACH * float(ys[-1] - ys[0] if len(ys) else rgb.shape[0])))
+    skip = cv2.dilate((hang | bag).astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
+    body = person.astype(np.uint8)
+    edge = (body - cv2.erode(body, np.ones((3, 3), np.uint8))) > 0
+    covered = float(skip[edge].mean()) if edge.any() else 0.0
+    return OutlineSkip(skip, found, covered)

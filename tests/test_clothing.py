@@ -1,0 +1,56 @@
+"""Fitting under skirts, dresses and bags: the outline the fit ignores (issue 6; real CCP photos
+through MediaPipe and the clothing parser)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bodylens.body import fit as fitmod
+from bodylens.body.api import _find_person
+from bodylens.body.clothing import garment_outline_skip
+from bodylens.io.images import load_image
+from tests.conftest import shared_path
+
+
+def person(photo: str):
+    rgb = load_image(shared_path("data", "ccp", "images", photo))
+    pose, mask = _find_person(rgb, "photo", {}, [])
+    return rgb, pose, mask
+
+
+def test_a_dress_below_the_hips_is_skipped_and_the_outline_above_is_kept():
+    rgb, pose, mask = person("0002.jpg")  # a knee-length dress
+    skip = garment_outline_skip(rgb, pose, mask)
+    assert skip is not None and "skirt or dress" in skip.garments
+    assert skip.outline_fraction > 0.2
+    hips = (pose.point("left_hip")[1] + pose.point("right_hip")[1]) / 2
+    ys = np.nonzero(skip.mask)[0]
+    assert ys.min() > hips - 0.05 * rgb.shape[0]  # nothing of the chest or waist
+    obs = fitmod._Observations(pose, mask, skip=skip.mask)
+    plain = fitmod._Observations(pose, mask)
+    assert plain.skipped == 0.0
+    assert 0.1 < obs.skipped < 0.6
+    # The points the fit ignores are the low ones.
+    low = (obs.outline[:, 1] * obs.long + obs.centre[1]).numpy() > hips
+    assert obs.outline_w.numpy()[~low].mean() > 0.9
+    assert obs.outline_w.numpy()[low].mean() < 0.6
+
+
+def test_trousers_leave_the_legs_outline_alone():
+    rgb, pose, mask = person("0004.jpg")  # coat over trousers, no skirt, dress or bag
+    skip = garment_outline_skip(rgb, pose, mask)
+    assert skip is None or skip.outline_fraction < 0.05
+
+
+@pytest.mark.slow
+def test_measure_says_it_fitted_under_the_dress():
+    from bodylens.body import api
+
+    rgb = load_image(shared_path("data", "ccp", "images", "0002.jpg"))
+    result = api.measure(rgb, height_cm=168, measures=["hip_girth"], fit_under_clothing=True)
+    assert any("fitted under" in w for w in result.warnings)
+    assert "clothing" in result.timings
+    plain = api.measure(rgb, height_cm=168, measures=["hip_girth"], fit_under_clothing=False)
+    assert "clothing" not in plain.timings
+    assert not any("fitted under" in w for w in plain.warnings)
