@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--width", type=int, default=16, help="channel width multiplier")
     parser.add_argument("--rare-image-fraction", type=float, default=0.4,
                         help="oversample classes in fewer photos than this; 0: off")  # fmt: skip
+    parser.add_argument("--dice-weight", type=float, default=0.5,
+                        help="soft-Dice term weight (cross-entropy has weight 1)")  # fmt: skip
+    parser.add_argument("--lovasz-weight", type=float, default=0.0,
+                        help="Lovasz-softmax (IoU surrogate) term weight; 0: off")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--threads",
@@ -51,6 +55,8 @@ def run_parser(args: argparse.Namespace) -> int:
         width=args.width,
         warm_epochs=args.warm_epochs,
         rare_image_fraction=args.rare_image_fraction,
+        dice_weight=args.dice_weight,
+        lovasz_weight=args.lovasz_weight,
         seed=args.seed,
         threads=args.threads,
         log_file=args.log,
