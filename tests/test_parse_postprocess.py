@@ -66,3 +66,33 @@ def test_garment_rules_skip_the_hip_rule_without_pose_or_when_hips_are_cropped()
         assert (garment_rules(z, kp, 200).argmax(0)[2:8, 2:8] == DRESS).all()
     keypoints[[23, 24], 1] = 100.0  # hips at logit row 10: the dress ends above them
     assert (garment_rules(z, keypoints, 200).argmax(0)[2:8, 2:8] == BG).all()
+
+
+def test_rules_fix_garment_patchworks_on_real_held_out_photos():
+    """The shipped network on three held-out CCP photos with a skirt/dress/upper patchwork:
+    the rules raise pixel accuracy (by 0.015-0.027 with the version 4 weights)."""
+    from pathlib import Path
+
+    import pytest
+    from PIL import Image
+
+    from bodylens.io.images import read_image_file
+    from bodylens.parse.api import LocalParser
+    from bodylens.parse.data import ccp_table
+    from bodylens.parse.labels import ATR18_TO_EVAL13, IGNORE
+
+    ccp = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ccp"
+    if not ccp.is_dir():
+        pytest.skip(f"CCP data not found at {ccp}")
+    table = ccp_table(ccp)
+    with_rules, without = LocalParser(), LocalParser(garment_rules=False)
+    for image_id in ("0581", "0614", "0685"):
+        rgb = read_image_file(ccp / "images" / f"{image_id}.jpg")
+        with Image.open(ccp / "labels" / f"{image_id}.png") as im:
+            truth = table[np.asarray(im)]
+        keep = truth != IGNORE
+        acc = [
+            (ATR18_TO_EVAL13[p(rgb).labels][keep] == truth[keep]).mean()
+            for p in (with_rules, without)
+        ]
+        assert acc[0] > acc[1] + 0.01, f"{image_id}: {acc[0]:.4f} vs {acc[1]:.4f} without rules"
