@@ -65,3 +65,28 @@ def test_class_weights_favour_rare_classes_within_the_clip():
     order = np.argsort(counts)
     assert (np.diff(w[order]) <= 1e-6).all()  # rarer -> heavier (ties at the clip)
     assert w[0] == pytest.approx(0.2)  # the background sits at the lower clip
+
+
+def test_lovasz_softmax_is_one_minus_miou_for_hard_predictions():
+    import torch
+
+    from bodylens.parse.train import lovasz_softmax
+
+    gen = torch.Generator().manual_seed(0)
+    truth = torch.randint(0, 4, (2, 9, 7), generator=gen)
+    pred = torch.randint(0, 4, (2, 9, 7), generator=gen)
+    truth[0, 0, 0] = 3  # every class present in the truth
+    prob = torch.nn.functional.one_hot(pred, 4).permute(0, 3, 1, 2).float()
+    onehot = torch.nn.functional.one_hot(truth, 4).permute(0, 3, 1, 2)
+    valid = torch.ones(2, 1, 9, 7, dtype=torch.bool)
+    valid[1, 0, :3] = False  # ignored pixels count for nothing
+    keep = valid[:, 0]
+    ious = [((pred == k) & (truth == k) & keep).sum() / (((pred == k) | (truth == k)) & keep).sum()
+            for k in range(4)]  # fmt: skip
+    loss = lovasz_softmax(prob, onehot, valid)
+    assert float(loss) == pytest.approx(1 - float(torch.stack(ious).mean()), abs=1e-6)
+    # Soft predictions: finite, differentiable, and a perfect prediction scores 0.
+    logits = torch.randn(2, 4, 9, 7, generator=gen, requires_grad=True)
+    lovasz_softmax(logits.softmax(1), onehot, valid).backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+    assert float(lovasz_softmax(onehot.float(), onehot, valid)) == pytest.approx(0.0)

@@ -14,14 +14,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="CCP folder (images/, labels/, eval_label_map.json); "
                         "default ../shared/data/ccp")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--warm-epochs", type=int, default=34,
+    parser.add_argument("--epochs", type=int, default=52)
+    parser.add_argument("--warm-epochs", type=int, default=16,
                         help="first epochs at 128x192 (cheaper), the rest at 192x288")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=4e-3)
     parser.add_argument("--width", type=int, default=16, help="channel width multiplier")
     parser.add_argument("--rare-image-fraction", type=float, default=0.4,
                         help="oversample classes in fewer photos than this; 0: off")  # fmt: skip
+    parser.add_argument("--dice-weight", type=float, default=0.5,
+                        help="soft-Dice term weight (cross-entropy has weight 1)")  # fmt: skip
+    parser.add_argument("--lovasz-weight", type=float, default=0.5,
+                        help="Lovasz-softmax (IoU surrogate) term weight; 0: off")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--threads",
@@ -51,6 +55,8 @@ def run_parser(args: argparse.Namespace) -> int:
         width=args.width,
         warm_epochs=args.warm_epochs,
         rare_image_fraction=args.rare_image_fraction,
+        dice_weight=args.dice_weight,
+        lovasz_weight=args.lovasz_weight,
         seed=args.seed,
         threads=args.threads,
         log_file=args.log,
