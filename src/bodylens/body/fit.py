@@ -1,10 +1,11 @@
 """Fit the Anny body to one front photo: 2D keypoints plus the person silhouette.
 
-Why this design: a photo shows widths but not depths, so the body's depth comes from Anny's
-phenotype space (gender, age, muscle, weight, height, proportions), while a few local controls
-(bust, waist, hips, ...) let the outline match. Everything is differentiable torch in float32
-on a ~2,600-vertex subsample, optimised with Adam for 200 annealed steps (about 1.7 s on this
-2-core machine):
+Why this design: a photo shows widths but not depths, so the body's depth comes from a learned
+shape prior over Anny's phenotype (gender, age, muscle, weight, height, proportions) and local
+controls (``body.shape_prior``, from Anny fitted to real ANSUR II adults), while the local
+controls (bust, waist, hips, ...) let the outline match. Everything is differentiable torch in
+float32 on a ~2,600-vertex subsample, optimised with Adam for 200 annealed steps (about 1.7 s
+on this 2-core machine):
 
 - camera: perspective pinhole with an assumed focal length (a 35 mm-equivalent lens) and a free
   translation; the body's root rotation is free, so the camera orientation is implied;
