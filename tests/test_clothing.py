@@ -54,3 +54,15 @@ def test_measure_says_it_fitted_under_the_dress():
     plain = api.measure(rgb, height_cm=168, measures=["hip_girth"], fit_under_clothing=False)
     assert "clothing" not in plain.timings
     assert not any("fitted under" in w for w in plain.warnings)
+
+
+@pytest.mark.slow
+def test_the_side_photo_is_parsed_too_even_when_the_front_shows_no_garment():
+    from bodylens.body import api
+
+    front = load_image(shared_path("data", "ccp", "images", "0004.jpg"))  # trousers
+    side = load_image(shared_path("data", "ccp", "images", "0002.jpg"))
+    result = api.measure(front, side_image=side, height_cm=168, measures=["hip_girth"],
+                         fit_under_clothing=True)  # fmt: skip
+    assert "clothing" in result.timings and "side_clothing" in result.timings
+    assert any(w.startswith("side photo: skirt or dress") for w in result.warnings)

@@ -371,7 +371,8 @@ def measure(
             model, fit, pose, mask, ref, stature_m, height_cm, sex, timings, warnings, step
         )
     if side_rgb is not None:  # issue 6: refine the shape on the side photo too
-        fit = _fit_side(model, fit, pose, mask, skip, side_rgb, stature_m, sex, timings, warnings)
+        fit = _fit_side(model, fit, pose, mask, side_rgb, stature_m, sex, timings, warnings,
+                        fit_under_clothing, skip)  # fmt: skip
 
     # --- measure on the neutral standing pose
     step(0.92, "measuring")
@@ -563,16 +564,17 @@ def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
     return extra / max(float(body.sum()), 1.0)
 
 
-def _fit_side(model, fit, pose, mask, skip, side_rgb, stature_m, sex, timings, warnings):
-    """Issue 6: detect the person in the side photo and refine the fit on both views."""
+def _fit_side(
+    model, fit, pose, mask, side_rgb, stature_m, sex, timings, warnings, under_clothing, skip
+):
+    """Issue 6: detect the person in the side photo and refine the fit on both views; with
+    ``under_clothing``, under the garments of each view (``skip``: the front photo's)."""
     from bodylens.body.views import fit_two_views
 
     side_pose, side_mask = _find_person(side_rgb, "side photo", timings, warnings)
-    side_skip = (
-        None
-        if skip is None
-        else _clothing_skip(side_rgb, side_pose, side_mask, "side photo", timings, warnings)
-    )
+    side_skip = None
+    if under_clothing:
+        side_skip = _clothing_skip(side_rgb, side_pose, side_mask, "side photo", timings, warnings)
     two = fit_two_views(model, pose, mask, side_pose, side_mask, stature_m=stature_m, sex=sex,
                         front_fit=fit, front_skip=skip, side_skip=side_skip)  # fmt: skip
     timings.update({k: v for k, v in two.front.timings.items() if k.startswith("side")})
