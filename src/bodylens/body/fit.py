@@ -200,9 +200,13 @@ class _Observations:
         if skip is not None:  # clothing or a bag, not body (``body.clothing``)
             px = np.clip(np.round(outline).astype(int), 0, [w - 1, h - 1])
             keep[skip[px[:, 1], px[:, 0]]] = 0.0
-        self.skipped = float(1.0 - keep.mean())
         self.outline_w = torch.as_tensor(keep)
         self.mask_area = float(mask.sum()) / self.long**2
+
+    @property
+    def skipped(self) -> float:
+        """Fraction of the outline points the fit ignores (arms in a side view, clothing)."""
+        return float(1.0 - self.outline_w.mean())
 
     def sample_dt(self, uv: torch.Tensor) -> torch.Tensor:
         """Outside-distance at normalised points (B, N, 2), zero inside the mask."""

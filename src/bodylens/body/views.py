@@ -131,15 +131,19 @@ def fit_two_views(
             model, front_pose, front_mask, stature_m=stature_m, sex=sex,
             outline_skip=front_skip, progress=progress,
         )  # fmt: skip
-    obs_f = fitmod._Observations(front_pose, front_mask, skip=front_skip)
-    obs_s = fitmod._Observations(side_pose, side_mask, skip_arms=True, skip=side_skip)
     with fitmod.fit_threads():
-        return _refine(model, front_fit, obs_f, obs_s, side_pose, stature_m, sex, iterations)
+        return _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stature_m,
+                       sex, iterations, front_skip, side_skip)  # fmt: skip
 
 
-def _refine(model, front_fit, obs_f, obs_s, side_pose, stature_m, sex, iterations):
+def _refine(
+    model, front_fit, front_pose, front_mask, side_pose, side_mask, stature_m, sex, iterations,
+    front_skip, side_skip,
+):  # fmt: skip
     t0 = time.perf_counter()
     focal_n = fitmod.FOCAL_PER_LONG_SIDE
+    obs_f = fitmod._Observations(front_pose, front_mask, skip=front_skip)
+    obs_s = fitmod._Observations(side_pose, side_mask, skip_arms=True, skip=side_skip)
     shape = _ShapeParams(front_fit.phenotype, front_fit.local_changes)
     pheno_prior = shape.phenotype().detach().clone()
     learned = fitmod.learned_shape_prior(sex)
