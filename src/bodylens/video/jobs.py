@@ -293,29 +293,34 @@ class JobManager:
         try:
             names = RUNNERS[job["kind"]](Path(job["input"]), out, job["params"], progress)
         except JobCancelled:
-            self.store.update(job_id, state="cancelled", message="cancelled")
-            self._cleanup(job_id, keep_results=False)
+            self._finish(job_id, keep_results=False, state="cancelled", message="cancelled")
         except _Interrupted:  # shutting down: leave it 'running' so the next start re-queues it
             return
         except BodylensError as exc:
-            self.store.update(job_id, state="failed", error=exc.message, message="failed")
-            self._cleanup(job_id, keep_results=False)
+            self._finish(
+                job_id, keep_results=False, state="failed", error=exc.message, message="failed"
+            )
         except Exception as exc:  # a bug, not bad input: log it, keep the message short
             log.exception("job %s (%s) crashed", job_id, job["kind"])
-            self.store.update(
-                job_id, state="failed", error=f"internal error: {type(exc).__name__}",
-                message="failed",
+            self._finish(
+                job_id, keep_results=False, state="failed",
+                error=f"internal error: {type(exc).__name__}", message="failed",
             )  # fmt: skip
-            self._cleanup(job_id, keep_results=False)
         else:
-            self.store.update(
-                job_id, state="done", progress=1.0, results=names,
-                message=f"done in {time.monotonic() - started:.1f} s",
+            elapsed = time.monotonic() - started
+            self._finish(
+                job_id, keep_results=True, state="done", progress=1.0, results=names,
+                message=f"done in {elapsed:.1f} s",
             )  # fmt: skip
-            self._cleanup(job_id, keep_results=True)
-            log.info("job %s (%s) done in %.1f s", job_id, job["kind"], time.monotonic() - started)
+            log.info("job %s (%s) done in %.1f s", job_id, job["kind"], elapsed)
         finally:
             self._cancelled.discard(job_id)
+
+    def _finish(self, job_id: str, keep_results: bool, **fields) -> None:
+        """Remove the files first, then publish the final state: a client that sees a job
+        ended never finds its upload (or a cancelled job's partial output) still on disk."""
+        self._cleanup(job_id, keep_results)
+        self.store.update(job_id, **fields)
 
     def _cleanup(self, job_id: str, keep_results: bool) -> None:
         """The uploaded video never outlives its job; results only if the job succeeded."""
