@@ -75,24 +75,20 @@ class JobStore:
             cursor = self._db.execute(sql, args)
             return cursor.fetchall(), cursor.rowcount
 
-    def create(self, kind: str, params: dict, input_path: str | None) -> str:
-        job_id = uuid.uuid4().hex
+    def create(self, job_id: str, kind: str, params: dict, input_path: str) -> dict:
+        """Insert a queued job and return it as inserted. Its input must already be in place:
+        a worker may claim the job the moment the row exists."""
         now = time.time()
-        self._exec(
+        rows, _ = self._exec(
             "INSERT INTO jobs (id, kind, state, params, input, created, updated) "
-            "VALUES (?, ?, 'queued', ?, ?, ?, ?)",
+            "VALUES (?, ?, 'queued', ?, ?, ?, ?) RETURNING *",
             (job_id, kind, json.dumps(params), input_path, now, now),
         )
-        return job_id
+        return _job(rows[0])
 
     def get(self, job_id: str) -> dict | None:
         rows, _ = self._exec("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        if not rows:
-            return None
-        job = dict(rows[0])
-        job["params"] = json.loads(job["params"])
-        job["results"] = json.loads(job["results"])
-        return job
+        return _job(rows[0]) if rows else None
 
     def update(self, job_id: str, **fields: Any) -> None:
         if "results" in fields:
@@ -215,15 +211,19 @@ class JobManager:
         """Queue a job on a video file; the file is moved into the job's folder."""
         if kind not in RUNNERS:
             raise InputError(f"unknown job kind {kind!r}; use one of {list(KINDS)}")
-        job_id = self.store.create(kind, params, None)
+        job_id = uuid.uuid4().hex
         folder = self.job_dir(job_id)
         folder.mkdir(parents=True)
         target = folder / f"input{suffix}"
-        shutil.move(str(source), target)
-        self.store.update(job_id, input=str(target))
+        try:
+            shutil.move(str(source), target)
+            job = self.store.create(job_id, kind, params, str(target))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         with self._wake:
             self._wake.notify()
-        return self.get(job_id)
+        return job
 
     def get(self, job_id: str) -> dict:
         job = self.store.get(job_id) if _valid_id(job_id) else None
@@ -333,6 +333,13 @@ class JobManager:
 
 class _Interrupted(Exception):
     pass
+
+
+def _job(row: sqlite3.Row) -> dict:
+    job = dict(row)
+    job["params"] = json.loads(job["params"])
+    job["results"] = json.loads(job["results"])
+    return job
 
 
 def _valid_id(job_id: str) -> bool:
