@@ -90,3 +90,50 @@ def test_lovasz_softmax_is_one_minus_miou_for_hard_predictions():
     lovasz_softmax(logits.softmax(1), onehot, valid).backward()
     assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
     assert float(lovasz_softmax(onehot.float(), onehot, valid)) == pytest.approx(0.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_ccp(tmp_path_factory):
+    """Nine real CCP photos (eight train, one held out), prepared into a private cache."""
+    from pathlib import Path
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "ccp"
+    if not (shared / "images").is_dir():
+        pytest.skip("../shared/data/ccp not present")
+    root = tmp_path_factory.mktemp("ccp")
+    for sub in ("images", "labels"):
+        (root / sub).mkdir()
+    for name in ("label_names.json", "eval_label_map.json"):
+        (root / name).symlink_to(shared / name)
+    ids = sorted(p.stem for p in (shared / "labels").glob("*.png"))[:9]
+    for i in ids:
+        (root / "images" / f"{i}.jpg").symlink_to(shared / "images" / f"{i}.jpg")
+        (root / "labels" / f"{i}.png").symlink_to(shared / "labels" / f"{i}.png")
+    return root, tmp_path_factory.mktemp("ccp_cache")
+
+
+def test_training_continues_from_a_checkpoint(tiny_ccp, tmp_path, monkeypatch):
+    """``init`` loads the earlier weights (a near-zero learning rate keeps them) and records
+    the earlier run's recipe; a checkpoint of another width is refused."""
+    import torch
+
+    from bodylens.parse import train as train_mod
+
+    ccp, cache = tiny_ccp
+    prepare = train_mod.prepare
+    monkeypatch.setattr(train_mod, "prepare", lambda d: prepare(d, cache, progress=False))
+    small = {"batch_size": 4, "train_size": (64, 96), "warm_epochs": 0, "eval_every": 1}
+    first = tmp_path / "first.pt"
+    train_mod.train(ccp, first, epochs=1, width=8, **small)
+    second = tmp_path / "second.pt"
+    meta = train_mod.train(ccp, second, epochs=1, width=8, lr=1e-12, init=first, **small)
+    assert meta["init"]["epochs"] == 1 and meta["init"]["width"] == 8
+    a = torch.load(first, weights_only=True)["state_dict"]
+    b = torch.load(second, weights_only=True)["state_dict"]
+    convs = [k for k, v in a.items() if k.endswith("weight") and v.dim() == 4]
+    assert convs and all(torch.allclose(a[k], b[k], atol=1e-6) for k in convs)
+    fresh = train_mod.train(ccp, tmp_path / "fresh.pt", epochs=1, width=8, lr=1e-12, **small)
+    c = torch.load(tmp_path / "fresh.pt", weights_only=True)["state_dict"]
+    assert "init" not in fresh and not all(torch.allclose(a[k], c[k]) for k in convs)
+    with pytest.raises(ValueError, match="width"):
+        train_mod.train(ccp, tmp_path / "bad.pt", epochs=1, width=16, init=first, **small)

@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="torch threads (on a busy shared machine more threads spin-wait: ~10x slower)",
     )
     parser.add_argument("--log", type=Path, default=None, help="also append progress here")
+    parser.add_argument(
+        "--init", type=Path, default=None, help="continue from this checkpoint, not from scratch"
+    )
     parser.set_defaults(func=run_parser)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
@@ -60,6 +63,7 @@ def run_parser(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
         log_file=args.log,
+        init=args.init,
     )
     last = meta["history"][-1] if meta["history"] else {}
     print(f"wrote {args.out}; validation (network size) {last}")

@@ -226,8 +226,10 @@ def train(
     threads: int | None = None,
     eval_every: int = 5,
     log_file: Path | None = None,
+    init: Path | None = None,
 ) -> dict:
-    """Train from scratch and write a checkpoint to ``out``; returns its metadata."""
+    """Train and write a checkpoint to ``out``; returns its metadata. From scratch, or with
+    ``init`` from an earlier checkpoint (a further learning-rate cycle: a warm restart)."""
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -249,6 +251,13 @@ def train(
     weights = class_weights(data.label[train_idx])
     factors = repeat_factors(data.label[train_idx], rare_image_fraction)
     model = ParserNet(width=width)
+    base = None
+    if init is not None:
+        ckpt = torch.load(init, map_location="cpu", weights_only=True)
+        base = ckpt["meta"]
+        if int(base["width"]) != width:
+            raise ValueError(f"{init} has width {base['width']}, not {width}")
+        model.load_state_dict(ckpt["state_dict"])
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     # Epoch length stays one pass's worth of steps; with repeats, an epoch skips a few
     # common photos at random instead of growing.
@@ -256,7 +265,8 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1
     )
-    say(f"train {len(train_idx)} / val {len(val_idx)} photos, {epochs} epochs of "
+    say(f"{'continue from ' + str(init) + ': ' if init else ''}"
+        f"train {len(train_idx)} / val {len(val_idx)} photos, {epochs} epochs of "
         f"{steps_per_epoch} steps ({warm_epochs} at {warm_size}, then {train_size}), "
         f"threads {torch.get_num_threads()}; loss CE + {dice_weight} Dice + "
         f"{lovasz_weight} Lovasz; repeat factors mean {factors.mean():.2f} "
@@ -303,6 +313,8 @@ def train(
         "history": history,
         "train_seconds": round(time.time() - start),
     }
+    if base is not None:  # what this run continued: the earlier runs' recipe, in order
+        meta["init"] = {k: v for k, v in base.items() if k not in ("classes", "val_ids")}
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "meta": meta}, out)
