@@ -85,8 +85,10 @@ def render_views(model, body: dict, rng: np.random.Generator) -> tuple[np.ndarra
     return images[0], images[1]
 
 
-def run_fits(n: int, seed: int, out: Path) -> list[dict]:
-    """Render and measure ``n`` bodies; one record per body (saved after each body)."""
+def run_fits(n: int, seed: int, out: Path, shard: tuple[int, int] = (0, 1)) -> list[dict]:
+    """Render and measure ``n`` bodies; one record per body (saved after each body).
+    ``shard`` (k, m): measure only every m-th body from the k-th; every body is still rendered
+    in order, so each shard sees the very photos a single run would."""
     from bodylens.body import measurements
     from bodylens.body.api import measure
     from bodylens.body.model import get_body_model
@@ -102,6 +104,8 @@ def run_fits(n: int, seed: int, out: Path) -> list[dict]:
     for k, i in enumerate(pick):
         b = bodies[i]
         front, side = render_views(model, b, rng)
+        if k % shard[1] != shard[0]:
+            continue
         rest = model.rest_body(b["phenotype"], b["local_changes"])
         table_truth = measurements.compute(model, rest)
         height = round(table_truth["height"], 1)
@@ -510,8 +514,21 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="take the latency from these saved runs (a run on an otherwise idle machine)",
     )
+    ap.add_argument("--shard", metavar="K/M", help="fit only bodies K, K+M, ... (run M at once)")
+    ap.add_argument("--merge", type=Path, nargs="+", metavar="RUNS",
+                    help="join the shards' saved runs into --runs, then report")  # fmt: skip
     args = ap.parse_args(argv)
     timing = json.loads(args.timing_runs.read_text())["records"] if args.timing_runs else None
+    if args.merge:
+        parts = [json.loads(p.read_text()) for p in args.merge]
+        merged = sorted((r for p in parts for r in p["records"]), key=lambda r: r["index"])
+        saved = {"seed": parts[0]["seed"], "n": parts[0]["n"], "records": merged}
+        args.runs.write_text(json.dumps(saved, indent=0))
+        args.report_only = True
+    if args.shard:
+        k, m = (int(x) for x in args.shard.split("/"))
+        run_fits(args.n, args.seed, args.runs, (k, m))
+        return 0
     if args.report_only:
         saved = json.loads(args.runs.read_text())
         records, seed, n = saved["records"], saved["seed"], saved["n"]
