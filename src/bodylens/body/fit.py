@@ -338,13 +338,25 @@ class _Params(torch.nn.Module):
 _BASE = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
-def _project(
-    points: torch.Tensor, root: torch.Tensor, transl: torch.Tensor, focal_n: float
-) -> torch.Tensor:
-    """Normalised image coordinates (B, N, 2) of body-frame points (B, N, 3)."""
+def _camera_rotation(root: torch.Tensor) -> torch.Tensor:
+    """Body frame to camera (B, 3, 3) for root rotation vectors (B, 3)."""
     import roma
 
-    rot = _BASE @ roma.rotvec_to_rotmat(root)  # (B, 3, 3)
+    return _BASE @ roma.rotvec_to_rotmat(root)
+
+
+def _project(
+    points: torch.Tensor,
+    root: torch.Tensor,
+    transl: torch.Tensor,
+    focal_n: float,
+    rot: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Normalised image coordinates (B, N, 2) of body-frame points (B, N, 3). ``rot``: the
+    root's ``_camera_rotation``, when a fit step projects several point sets (it saves a
+    rotation per set; ~3 % of a fit)."""
+    if rot is None:
+        rot = _camera_rotation(root)
     cam = points @ rot.transpose(1, 2) + transl[:, None]
     z = cam[..., 2:3].clamp(min=0.1)
     return focal_n * cam[..., :2] / z
@@ -516,11 +528,12 @@ def _fit(model, pose, mask, skip, stature_m, sex, iterations, focal_px, progress
 
     def losses(p: _Params, shape: bool) -> dict[str, torch.Tensor]:
         verts, kps, rest = model_eval(p, shape)
-        uv_kp = _project(kps[:, _ANNY_IDX], p.root, p.transl, focal_n)
+        rot = _camera_rotation(p.root)
+        uv_kp = _project(kps[:, _ANNY_IDX], p.root, p.transl, focal_n, rot)
         d = torch.linalg.norm(uv_kp - obs.kp[None], dim=-1) / h_n
         kp_loss = (vis_w * _robust(d, 0.05)).sum() / vis_w.sum().clamp(min=1e-6)
         out = {"keypoints": WEIGHTS["keypoints"] * kp_loss}
-        uv = _project(verts, p.root, p.transl, focal_n) + p.mask_shift
+        uv = _project(verts, p.root, p.transl, focal_n, rot) + p.mask_shift
         if step_count[0] % NEIGHBOUR_REFRESH == 0:
             cache["near"] = outline_neighbours(obs, uv)
         step_count[0] += 1

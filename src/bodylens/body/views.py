@@ -188,7 +188,8 @@ def _refine(
     ) -> dict[str, torch.Tensor]:
         frame, grouped, rest, heads = body
         verts, kps = model.posed_groups(frame, grouped, view.bones, heads=heads)
-        uv_kp = fitmod._project(kps[:, fitmod._ANNY_IDX], view.root, view.transl, focal_n)
+        rot = fitmod._camera_rotation(view.root)
+        uv_kp = fitmod._project(kps[:, fitmod._ANNY_IDX], view.root, view.transl, focal_n, rot)
         if is_side:
             d = torch.linalg.norm(_model_side_keypoints(uv_kp) - kp_s[None], dim=-1)
             w = kp_w_s
@@ -197,7 +198,7 @@ def _refine(
             w = obs.kp_w
         d = d / obs.person_h
         out = {"keypoints": wts["keypoints"] * (w * fitmod._robust(d, 0.05)).sum() / w.sum()}
-        uv = fitmod._project(verts, view.root, view.transl, focal_n) + view.mask_shift
+        uv = fitmod._project(verts, view.root, view.transl, focal_n, rot) + view.mask_shift
         sil = silhouette(obs, uv, step)
         k = SIDE_WEIGHT if is_side else 1.0
         out["inside"], out["outline"] = k * sil["inside"], k * sil["outline"]
