@@ -346,17 +346,10 @@ def _camera_rotation(root: torch.Tensor) -> torch.Tensor:
 
 
 def _project(
-    points: torch.Tensor,
-    root: torch.Tensor,
-    transl: torch.Tensor,
-    focal_n: float,
-    rot: torch.Tensor | None = None,
+    points: torch.Tensor, rot: torch.Tensor, transl: torch.Tensor, focal_n: float
 ) -> torch.Tensor:
-    """Normalised image coordinates (B, N, 2) of body-frame points (B, N, 3). ``rot``: the
-    root's ``_camera_rotation``, when a fit step projects several point sets (it saves a
-    rotation per set; ~3 % of a fit)."""
-    if rot is None:
-        rot = _camera_rotation(root)
+    """Normalised image coordinates (B, N, 2) of body-frame points (B, N, 3); ``rot`` from
+    ``_camera_rotation``, computed once per step for all the point sets it projects."""
     cam = points @ rot.transpose(1, 2) + transl[:, None]
     z = cam[..., 2:3].clamp(min=0.1)
     return focal_n * cam[..., :2] / z
@@ -529,11 +522,11 @@ def _fit(model, pose, mask, skip, stature_m, sex, iterations, focal_px, progress
     def losses(p: _Params, shape: bool) -> dict[str, torch.Tensor]:
         verts, kps, rest = model_eval(p, shape)
         rot = _camera_rotation(p.root)
-        uv_kp = _project(kps[:, _ANNY_IDX], p.root, p.transl, focal_n, rot)
+        uv_kp = _project(kps[:, _ANNY_IDX], rot, p.transl, focal_n)
         d = torch.linalg.norm(uv_kp - obs.kp[None], dim=-1) / h_n
         kp_loss = (vis_w * _robust(d, 0.05)).sum() / vis_w.sum().clamp(min=1e-6)
         out = {"keypoints": WEIGHTS["keypoints"] * kp_loss}
-        uv = _project(verts, p.root, p.transl, focal_n, rot) + p.mask_shift
+        uv = _project(verts, rot, p.transl, focal_n) + p.mask_shift
         if step_count[0] % NEIGHBOUR_REFRESH == 0:
             cache["near"] = outline_neighbours(obs, uv)
         step_count[0] += 1
@@ -589,7 +582,7 @@ def _fit(model, pose, mask, skip, stature_m, sex, iterations, focal_px, progress
 
     with torch.no_grad():
         _, kps, _ = model_eval(params)
-        uv_kp = _project(kps[:, _ANNY_IDX], params.root, params.transl, focal_n)
+        uv_kp = _project(kps[:, _ANNY_IDX], _camera_rotation(params.root), params.transl, focal_n)
         d = torch.linalg.norm(uv_kp - obs.kp[None], dim=-1)[0] / h_n
         good = obs.kp_w > 0.3
         kp_err = float(d[good].median()) if bool(good.any()) else float("nan")
@@ -636,7 +629,8 @@ def _init_limbs(model, params, obs, focal_n, model_eval) -> None:
     ]
     for first in (chains[:4], chains[4:]):
         _, kps, _ = model_eval(params)
-        uv = _project(kps[:, _ANNY_IDX], params.root, params.transl, focal_n)[0].numpy()
+        rot = _camera_rotation(params.root)
+        uv = _project(kps[:, _ANNY_IDX], rot, params.transl, focal_n)[0].numpy()
         for bone, a, b in first:
             ia, ib = names.index(a), names.index(b)
             if min(w[ia], w[ib]) < 0.3:

@@ -189,7 +189,7 @@ def _refine(
         frame, grouped, rest, heads = body
         verts, kps = model.posed_groups(frame, grouped, view.bones, heads=heads)
         rot = fitmod._camera_rotation(view.root)
-        uv_kp = fitmod._project(kps[:, fitmod._ANNY_IDX], view.root, view.transl, focal_n, rot)
+        uv_kp = fitmod._project(kps[:, fitmod._ANNY_IDX], rot, view.transl, focal_n)
         if is_side:
             d = torch.linalg.norm(_model_side_keypoints(uv_kp) - kp_s[None], dim=-1)
             w = kp_w_s
@@ -198,7 +198,7 @@ def _refine(
             w = obs.kp_w
         d = d / obs.person_h
         out = {"keypoints": wts["keypoints"] * (w * fitmod._robust(d, 0.05)).sum() / w.sum()}
-        uv = fitmod._project(verts, view.root, view.transl, focal_n, rot) + view.mask_shift
+        uv = fitmod._project(verts, rot, view.transl, focal_n) + view.mask_shift
         sil = silhouette(obs, uv, step)
         k = SIDE_WEIGHT if is_side else 1.0
         out["inside"], out["outline"] = k * sil["inside"], k * sil["outline"]
@@ -264,7 +264,9 @@ def _refine(
     with torch.no_grad():
         coeffs = model.coefficients(shape.phenotype(), shape.local())
         _, kps = model.posed(coeffs, side.bones)
-        uv_kp = fitmod._project(kps[:, fitmod._ANNY_IDX], side.root, side.transl, focal_n)
+        uv_kp = fitmod._project(
+            kps[:, fitmod._ANNY_IDX], fitmod._camera_rotation(side.root), side.transl, focal_n
+        )
         d = torch.linalg.norm(_model_side_keypoints(uv_kp)[0] - kp_s, dim=-1) / obs_s.person_h
         good = kp_w_s > 0.3
         side_err = float(d[good].median()) if bool(good.any()) else float("nan")
