@@ -123,10 +123,11 @@ class JobStore:
         )
         return requeued, failed
 
-    def cancel_queued(self, job_id: str) -> bool:
-        """Cancel a job only if no worker has claimed it yet (atomic)."""
+    def claim_for_cancel(self, job_id: str) -> bool:
+        """Take a queued job away from the workers (atomic, like ``claim_next``) so that its
+        files can go before it is published as cancelled; False if a worker was first."""
         _, changed = self._exec(
-            "UPDATE jobs SET state = 'cancelled', message = 'cancelled', updated = ? "
+            "UPDATE jobs SET state = 'running', message = 'cancelling', updated = ? "
             "WHERE id = ? AND state = 'queued'",
             (time.time(), job_id),
         )
@@ -234,8 +235,8 @@ class JobManager:
     def cancel(self, job_id: str) -> dict:
         """Cancel a queued or running job; for a finished job, delete it and its files."""
         job = self.get(job_id)
-        if job["state"] == "queued" and self.store.cancel_queued(job_id):
-            self._cleanup(job_id, keep_results=False)
+        if job["state"] == "queued" and self.store.claim_for_cancel(job_id):
+            self._finish(job_id, keep_results=False, state="cancelled", message="cancelled")
         elif job["state"] in ("queued", "running"):  # queued: a worker claimed it meanwhile
             self._cancelled.add(job_id)
             self.store.update(job_id, message="cancelling")
