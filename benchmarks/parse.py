@@ -121,6 +121,7 @@ def latency(parser, repeat: int, threads: int) -> dict:
         "loadavg_before": [round(v, 2) for v in load_before],
         "loadavg_after": [round(v, 2) for v in load_after],
         "torch_threads": torch.get_num_threads(),
+        "members": len(parser.meta.get("members", [])) or 1,
     }
 
 
@@ -201,8 +202,9 @@ def markdown(
     ]
     for row in lat:
         load = f"{row['loadavg_before'][0]} -> {row['loadavg_after'][0]}"
+        what = "parser" if row["members"] == 1 else f"parser, {row['members']}-model ensemble"
         lines += [
-            f"| {row['torch_threads']} | bodylens parser (+ MediaPipe pose) | "
+            f"| {row['torch_threads']} | bodylens {what} (+ MediaPipe pose) | "
             f"{row['ours_params_m']:.2f} M | {row['ours_ms_median']:.0f} | "
             f"{row['ours_ms_p90']:.0f} | {row['ours_cpu_ms_median']:.0f} | {load} |",
             f"| {row['torch_threads']} | SegFormer-b2 architecture | {row['b2_params_m']:.1f} M | "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from bodylens.parse.labels import EVAL13_INDEX, IGNORE
 from bodylens.parse.train import class_weights, epoch_order, repeat_factors
@@ -137,3 +138,53 @@ def test_training_continues_from_a_checkpoint(tiny_ccp, tmp_path, monkeypatch):
     assert "init" not in fresh and not all(torch.allclose(a[k], c[k]) for k in convs)
     with pytest.raises(ValueError, match="width"):
         train_mod.train(ccp, tmp_path / "bad.pt", epochs=1, width=16, init=first, **small)
+
+
+def test_ensemble_checkpoint_averages_its_members(tiny_ccp, tmp_path, monkeypatch, capsys):
+    """`bodylens train parser-ensemble` packs members; the parser loaded from the pack gives
+    the mean of the members' logits and parses a real photo; mismatched members are refused."""
+    import torch
+
+    from bodylens.cli import main
+    from bodylens.parse import train as train_mod
+    from bodylens.parse.api import LocalParser
+    from bodylens.parse.labels import ATR18
+    from bodylens.parse.model import IN_CHANNELS, load_parser
+
+    ccp, cache = tiny_ccp
+    prepare = train_mod.prepare
+    monkeypatch.setattr(train_mod, "prepare", lambda d: prepare(d, cache, progress=False))
+    small = {"batch_size": 4, "train_size": (64, 96), "warm_epochs": 0, "eval_every": 1}
+    members = [tmp_path / "a.pt", tmp_path / "b.pt"]
+    for seed, path in enumerate(members):
+        train_mod.train(ccp, path, epochs=1, width=8 + 4 * seed, seed=seed, **small)
+    packed = tmp_path / "ensemble.pt"
+    assert main(["train", "parser-ensemble", *map(str, members), "--out", str(packed)]) == 0
+    assert "2 members" in capsys.readouterr().out
+
+    x = torch.randn(1, IN_CHANNELS, 96, 64)
+    with torch.inference_mode():
+        outs = [load_parser(p)[0](x) for p in members]
+        model, meta = load_parser(packed)
+        mean = model(x)
+    assert not torch.allclose(outs[0], outs[1])
+    assert torch.allclose(mean, (outs[0] + outs[1]) / 2, atol=1e-5)
+    assert [m["width"] for m in meta["members"]] == [8, 12] and meta["input_size"] == [64, 96]
+
+    with Image.open(sorted((ccp / "images").glob("*.jpg"))[0]) as im:
+        photo = np.asarray(im.convert("RGB"))
+    result = LocalParser(weights=packed)(photo)
+    assert result.labels.shape == photo.shape[:2] and result.classes == ATR18
+
+    # Members from another held-out split (or one member) are refused with a clear error.
+    other = torch.load(members[1], weights_only=True)
+    other["meta"]["val_ids"] = other["meta"]["val_ids"][1:]
+    torch.save(other, tmp_path / "other_split.pt")
+    assert main(["train", "parser-ensemble", str(members[0]), str(tmp_path / "other_split.pt"),
+                 "--out", str(tmp_path / "bad.pt")]) != 0  # fmt: skip
+    assert "val_ids" in capsys.readouterr().err
+    assert main(["train", "parser-ensemble", str(members[0]), "--out",
+                 str(tmp_path / "bad.pt")]) != 0  # fmt: skip
+    assert not (tmp_path / "bad.pt").exists()
+    with pytest.raises(ValueError, match="ensemble"):
+        train_mod.train(ccp, tmp_path / "more.pt", epochs=1, width=8, init=packed, **small)

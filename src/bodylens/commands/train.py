@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--init", type=Path, default=None, help="continue from this checkpoint, not from scratch"
     )
     parser.set_defaults(func=run_parser)
+    ensemble = targets.add_parser(
+        "parser-ensemble", help="pack trained parser checkpoints into one ensemble checkpoint"
+    )
+    ensemble.add_argument("members", type=Path, nargs="+", help="checkpoints from `train parser`")
+    ensemble.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
+    ensemble.set_defaults(func=run_parser_ensemble)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 
@@ -67,4 +73,19 @@ def run_parser(args: argparse.Namespace) -> int:
     )
     last = meta["history"][-1] if meta["history"] else {}
     print(f"wrote {args.out}; validation (network size) {last}")
+    return 0
+
+
+def run_parser_ensemble(args: argparse.Namespace) -> int:
+    from bodylens.errors import InputError
+    from bodylens.parse.model import save_ensemble
+
+    for path in args.members:
+        if not path.is_file():
+            raise InputError(f"member checkpoint not found: {path}")
+    try:
+        meta = save_ensemble(args.members, args.out)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    print(f"wrote {args.out}: mean logits of {len(meta['members'])} members")
     return 0

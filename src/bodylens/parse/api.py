@@ -118,7 +118,8 @@ def network_size(width: int, height: int, area: int = TARGET_AREA) -> tuple[int,
 
 
 class LocalParser:
-    """Our network + MediaPipe pose; thread-safe (torch inference holds no shared state)."""
+    """Our network (one model or an ensemble) + MediaPipe pose; thread-safe (torch inference
+    holds no shared state)."""
 
     name = "parser"
 
@@ -131,16 +132,11 @@ class LocalParser:
     ) -> None:
         import torch
 
-        from bodylens.parse.model import ParserNet, fuse_batchnorm
+        from bodylens.parse.model import load_parser
 
         if not Path(weights).is_file():
             raise FileNotFoundError(f"parser weights not found: {weights}")
-        ckpt = torch.load(weights, map_location="cpu", weights_only=True)
-        self.meta = ckpt["meta"]
-        self.model = ParserNet(width=int(self.meta["width"]))
-        self.model.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
-        self.model.eval()
-        fuse_batchnorm(self.model)
+        self.model, self.meta = load_parser(weights)
         # Test-time flip: average the logits of the photo and its mirror (one more forward).
         self.flip = flip
         # Per-region garment rules on the logits (``parse.postprocess``), ~3 ms a photo.

@@ -8,6 +8,8 @@ Plain torch, ~0.9 M parameters at width 16, a few GFLOPs at 256x384: fast on two
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -136,3 +138,63 @@ def normalise_rgb(rgb: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(MEAN, dtype=torch.float32).view(1, 3, 1, 1) * 255
     std = torch.tensor(STD, dtype=torch.float32).view(1, 3, 1, 1) * 255
     return (rgb.float() - mean) / std
+
+
+class MeanLogits(nn.Module):
+    """An ensemble: the mean of its members' logits. Independently trained members disagree
+    where each is unsure (thin belts, scarves, skirt vs dress), so the mean is right more
+    often than any one of them, for one more forward pass each."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.members[0](x)
+        for member in self.members[1:]:
+            out = out + member(x)
+        return out / len(self.members)
+
+
+# Meta fields every member of an ensemble must share: the classes, what the network sees and
+# the held-out split (a member trained on another split would leak validation photos).
+_SHARED_META = ("classes", "input_size", "val_ids")
+
+
+def load_parser(path: str | Path) -> tuple[nn.Module, dict]:
+    """The network of a parser checkpoint (one model, or an ensemble packed by
+    ``save_ensemble``) in eval mode with BatchNorm folded, and its meta."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    meta = ckpt["meta"]
+    states = ckpt["members"] if "members" in ckpt else [ckpt["state_dict"]]
+    widths = [m["width"] for m in meta["members"]] if "members" in ckpt else [meta["width"]]
+    nets = []
+    for state, width in zip(states, widths, strict=True):
+        net = ParserNet(width=int(width))
+        net.load_state_dict({k: v.float() for k, v in state.items()})
+        nets.append(fuse_batchnorm(net.eval()))
+    model = nets[0] if len(nets) == 1 else MeanLogits(nets).eval()
+    return model, meta
+
+
+def save_ensemble(members: list[str | Path], out: str | Path) -> dict:
+    """Pack trained single-model checkpoints into one ensemble checkpoint; returns its meta
+    (the shared fields, plus each member's own meta under ``members``)."""
+    if len(members) < 2:
+        raise ValueError("an ensemble needs at least two member checkpoints")
+    ckpts = [torch.load(p, map_location="cpu", weights_only=True) for p in members]
+    for path, ckpt in zip(members, ckpts, strict=True):
+        if "state_dict" not in ckpt:
+            raise ValueError(f"{path} is not a single-model parser checkpoint")
+        for key in _SHARED_META:
+            if ckpt["meta"].get(key) != ckpts[0]["meta"].get(key):
+                raise ValueError(f"{path} differs from {members[0]} in {key!r}")
+    meta = {key: ckpts[0]["meta"][key] for key in _SHARED_META}
+    meta["members"] = [
+        {"file": Path(p).name} | {k: v for k, v in c["meta"].items() if k not in _SHARED_META}
+        for p, c in zip(members, ckpts, strict=True)
+    ]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"meta": meta, "members": [c["state_dict"] for c in ckpts]}, out)
+    return meta

@@ -254,6 +254,8 @@ def train(
     base = None
     if init is not None:
         ckpt = torch.load(init, map_location="cpu", weights_only=True)
+        if "state_dict" not in ckpt:
+            raise ValueError(f"{init} is an ensemble; continue from one of its member files")
         base = ckpt["meta"]
         if int(base["width"]) != width:
             raise ValueError(f"{init} has width {base['width']}, not {width}")
