@@ -115,6 +115,22 @@ def test_no_person_still_answers():
     assert all(v < result.scores["Background"] for v in others)
 
 
+def test_a_person_pose_misses_is_still_parsed():
+    """Without a pose, labels are kept where the selfie segmenter sees a person: a held-out
+    photo parsed with no pose finds about the same person and mostly the same labels."""
+    from bodylens.io.images import read_image_file
+    from bodylens.parse.api import get_backend
+
+    rgb = read_image_file(CCP / "images" / "0011.jpg")
+    parser = get_backend("parser")
+    with_pose, without = parser(rgb), parser(rgb, pose=None)
+    assert without.pose_found is False
+    person_with, person_without = with_pose.labels > 0, without.labels > 0
+    iou = (person_with & person_without).sum() / (person_with | person_without).sum()
+    assert iou > 0.85, f"person IoU with vs without pose {iou:.3f}"
+    assert (with_pose.labels == without.labels).mean() > 0.9
+
+
 def test_bad_input_is_a_clear_error():
     from bodylens.errors import InputError, UnsupportedMedia
 

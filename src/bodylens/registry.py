@@ -14,6 +14,7 @@ from typing import Any
 # Which module registers each model, so `get` works without the caller importing it first.
 PROVIDERS = {
     "pose": "bodylens.detect.pose",
+    "person_mask": "bodylens.detect.pose",
     "hands": "bodylens.detect.hands",
     "anny": "bodylens.body.model",
     "anny-video": "bodylens.video.mesh",

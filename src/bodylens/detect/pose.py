@@ -106,3 +106,30 @@ def _pose_for_photos() -> PoseDetector:
 def detect_pose(rgb: np.ndarray) -> PoseResult | None:
     """Pose of the most prominent person in a photo, using the shared detector."""
     return registry.get("pose")(rgb)
+
+
+class PersonSegmenter:
+    """Thread-safe MediaPipe selfie segmentation (general model): a person probability map
+    that needs no landmarks, for photos where Pose finds nobody."""
+
+    def __init__(self) -> None:
+        from bodylens.detect._mediapipe import mediapipe
+
+        self._seg = mediapipe().solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        self._lock = threading.Lock()
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W) float32 person probability in [0, 1]."""
+        with self._lock:
+            res = self._seg.process(np.ascontiguousarray(rgb))
+        return np.asarray(res.segmentation_mask, dtype=np.float32)
+
+
+@registry.register("person_mask")
+def _person_segmenter() -> PersonSegmenter:
+    return PersonSegmenter()
+
+
+def person_probability(rgb: np.ndarray) -> np.ndarray:
+    """Person probability of every pixel, from the shared segmenter."""
+    return registry.get("person_mask")(rgb)

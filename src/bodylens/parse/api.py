@@ -187,12 +187,30 @@ class LocalParser:
             # Confidence at the network's resolution (cheap); labels from upsampled logits.
             conf_low = low[0].softmax(0).amax(0).numpy()
         logits = low[0].numpy()
+        if pose is None:
+            logits = _background_off_person(logits, rgb)
         if self.garment_rules:
             logits = apply_garment_rules(logits, keypoints, h)
         label13 = upsampled_argmax(logits, (w, h))
         labels = split_eval13_to_atr18(label13, keypoints)
         scores = _class_scores(labels, logits.argmax(0), conf_low)
         return SegmentResult(labels, list(ATR18), scores, self.name, pose is not None)
+
+
+def _background_off_person(logits: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Without a pose the network falls back on where people stand in CCP photos (the middle)
+    and dresses whatever is there; keep its labels only where MediaPipe's selfie segmenter
+    sees a person (grown by a few pixels for hair and loose clothes), background elsewhere."""
+    import cv2
+
+    from bodylens.detect.pose import person_probability
+
+    h, w = logits.shape[1:]
+    person = cv2.resize(person_probability(rgb), (w, h), interpolation=cv2.INTER_AREA) > 0.5
+    person = cv2.dilate(person.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    out = logits.copy()
+    out[0][~person] = logits[:, ~person].max(0) + 1.0
+    return out
 
 
 def upsampled_argmax(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -24,7 +24,7 @@ from bodylens.errors import InputError, TooLarge
 from bodylens.parse import api as _parse_api  # noqa: F401  (registers the "parser" model)
 
 router = APIRouter(tags=["segment"])
-MODELS = ["parser"]
+MODELS = ["parser", "pose", "person_mask"]  # pose and, without one, the person mask
 
 # Model ids the HF-compatible route answers for (all served by the built-in parser).
 HF_MODEL_IDS = {
