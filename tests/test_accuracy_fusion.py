@@ -87,6 +87,15 @@ def test_shipped_calibration_is_sane():
             assert 0.8 <= ratio <= 1.2, (views, name, ratio)
         for name, scale in cal.scale.get(views, {}).items():
             assert 0.3 <= scale <= 4.0, (views, name, scale)
+        # Reading errors' correlation: a valid correlation matrix over the readings, and one
+        # fitted body reads its torso girths wrong together (the reason it is there).
+        names, corr = cal.noise_correlation(views)
+        assert set(names) <= set(fusion.READINGS) and corr.shape == (len(names),) * 2
+        assert np.allclose(corr, corr.T) and np.allclose(np.diag(corr), 1.0)
+        assert np.linalg.eigvalsh(corr).min() > -1e-6
+        i = {n: names.index(n) for n in ("chest_girth", "waist_girth", "hip_girth")}
+        assert corr[i["chest_girth"], i["waist_girth"]] > 0.2
+        assert corr[i["waist_girth"], i["hip_girth"]] > 0.2
 
 
 @pytest.mark.skipif(not BODIES.is_file(), reason="benchmark bodies missing")

@@ -96,6 +96,22 @@ def test_prior_sigma_shrinks_with_more_knowns():
         assert sigmas[-1]["waist_girth"][1] < 0.7 * sigmas[0]["waist_girth"][1]
 
 
+def test_correlated_reading_errors_count_for_less():
+    """Two independent variables (prior N(0, 1) each), both read as +1 with σ 1. Independent
+    errors: each posterior mean is 1/2. Errors correlated by ρ: part of b's high reading is
+    taken as the shared error, so a moves to 1 / (2 + ρ) (exact Gaussian algebra)."""
+    g = ansur.Gaussian(("a", "b"), np.zeros(2), np.eye(2), 100)
+    known = {"a": (1.0, 1.0), "b": (1.0, 1.0)}
+    assert g.condition(known)[0][0] == pytest.approx(0.5)
+    for rho in (0.5, -0.5):
+        corr = (("b", "a", "other"), np.array([[1, rho, 0], [rho, 1, 0], [0, 0, 1.0]]))
+        mean, cov, _ = g.condition(known, corr)
+        assert mean[0] == pytest.approx(1 / (2 + rho)) and mean[1] == pytest.approx(mean[0])
+    # Unnamed observations stay independent; exact knowns are unaffected.
+    assert g.condition(known, (("x", "y"), np.eye(2)))[0][0] == pytest.approx(0.5)
+    assert g.condition({"a": 1.0, "b": (1.0, 1.0)}, corr)[0][0] == pytest.approx(1.0)
+
+
 def test_prior_means_follow_the_person():
     light = ansur.predict_baseline(175, 60, "male")
     heavy = ansur.predict_baseline(175, 100, "male")

@@ -86,6 +86,8 @@ BASELINE_INPUTS = ("height", "weight", "bmi")
 # Their ANSUR definitions are caliper landmarks: map a silhouette width to them before use.
 PHOTO_WIDTHS = ("shoulder_breadth", "chest_breadth", "waist_breadth", "hip_breadth")
 PHOTO_DEPTHS = ("chest_depth", "waist_depth", "hip_depth")
+# Correlation of noisy observations' errors: (names, matrix), matrix indexed like names.
+NoiseCorrelation = tuple[tuple[str, ...], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -185,20 +187,33 @@ class Gaussian:
             ) from None
 
     def condition(
-        self, known: Mapping[str, float | tuple[float, float]]
+        self,
+        known: Mapping[str, float | tuple[float, float]],
+        noise_corr: NoiseCorrelation | None = None,
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """Posterior mean and covariance of all variables given noisy/exact observations.
 
         ``known`` maps a name to a value (exact) or (value, sigma) (a noisy observation, e.g.
-        a width read off a photo). Returns (mean, cov, log-likelihood of the observations);
-        exactly known variables come back with zero variance.
+        a width read off a photo). ``noise_corr`` (names, correlation matrix): how the noisy
+        observations' errors go together (one fitted body reads all its girths too large at
+        once); observations it does not name are independent. Returns (mean, cov,
+        log-likelihood of the observations); exactly known variables come back with zero
+        variance.
         """
         idx = [self.index(k) for k in known]
         if not idx:
             return self.mean.copy(), self.cov.copy(), 0.0
         obs = np.array([v[0] if isinstance(v, tuple) else v for v in known.values()], float)
         noise = np.array([v[1] if isinstance(v, tuple) else 0.0 for v in known.values()], float)
-        s_kk = self.cov[np.ix_(idx, idx)] + np.diag(noise**2)
+        corr = np.eye(len(idx))
+        if noise_corr is not None:
+            where = {n: i for i, n in enumerate(noise_corr[0])}
+            pos = [where.get(k) for k in known]
+            for a, pa in enumerate(pos):
+                for b, pb in enumerate(pos):
+                    if a != b and pa is not None and pb is not None:
+                        corr[a, b] = noise_corr[1][pa, pb]
+        s_kk = self.cov[np.ix_(idx, idx)] + corr * np.outer(noise, noise)
         s_ak = self.cov[:, idx]
         # A tiny ridge keeps near-collinear exact knowns (height, weight, BMI) well posed.
         s_kk = s_kk + np.eye(len(idx)) * 1e-9 * np.trace(s_kk)
@@ -297,10 +312,12 @@ def conditional_prior(
     known: Mapping[str, float | tuple[float, float]],
     sex: str | None = None,
     models: Mapping[str, Gaussian] | None = None,
+    noise_corr: NoiseCorrelation | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Mean and σ of every ANSUR variable given what is known (cm, kg).
 
-    ``known`` values are exact numbers or ``(value, sigma)`` for noisy photo readings. With
+    ``known`` values are exact numbers or ``(value, sigma)`` for noisy photo readings, whose
+    errors may be correlated (``noise_corr``, see ``Gaussian.condition``). With
     ``sex=None`` the two per-sex answers are mixed by how well each explains the knowns.
     Exactly known variables come back unchanged with σ 0.
     """
@@ -312,7 +329,7 @@ def conditional_prior(
         if not math.isfinite(float(v)) or (isinstance(value, tuple) and not value[1] >= 0):
             raise InputError(f"known {name!r} must be a finite number (and sigma >= 0)")
     sexes = [sex] if sex else list(SEXES)
-    results = [models[s].condition(known) for s in sexes]
+    results = [models[s].condition(known, noise_corr) for s in sexes]
     logliks = np.array([r[2] for r in results])
     weights = np.exp(logliks - logliks.max())
     weights /= weights.sum()

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bodylens.body.anny_fit_measurements import ANSUR_SHARED
+from bodylens.body.ansur import NoiseCorrelation
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +73,30 @@ _DEFAULT_SIGMA["front_side"] = {
 @dataclass
 class Calibration:
     """Per view set: reading ratio (photo / truth, a fit's bias grows with size), σ of the
-    corrected reading (photo / ratio − truth), and the output σ scale."""
+    corrected reading (photo / ratio − truth), the correlation of those errors between
+    readings, and the output σ scale.
+
+    Why the correlation: one fitted body reads its girths wrong together (a fit that came
+    out too broad reads chest, waist and hip all large), so three readings are not three
+    independent witnesses. Treating them as such over-trusts the photo; with the measured
+    correlation the prior can tell a broad body from a broad fit."""
 
     ratio: dict[str, dict[str, float]]
     sigma: dict[str, dict[str, float]]
     scale: dict[str, dict[str, float]]
     source: str = "defaults"
+    # views -> {"names": [...], "matrix": [[...]]}; absent: independent errors.
+    corr: dict[str, dict] = field(default_factory=dict)
 
     def reading(self, views: str, name: str) -> tuple[float, float] | None:
         s = self.sigma.get(views, {}).get(name)
         if s is None:
             return None
         return self.ratio.get(views, {}).get(name, 1.0), s
+
+    def noise_correlation(self, views: str) -> NoiseCorrelation | None:
+        c = self.corr.get(views)
+        return (tuple(c["names"]), np.asarray(c["matrix"], float)) if c else None
 
 
 @lru_cache(maxsize=1)
@@ -97,6 +110,7 @@ def calibration() -> Calibration:
         {v: {**default.sigma[v], **obj.get("sigma", {}).get(v, {})} for v in VIEWS},
         obj.get("scale", {}),
         obj.get("source", str(CALIBRATION_PATH.name)),
+        obj.get("corr", {}),
     )
 
 
@@ -178,7 +192,7 @@ def fuse(
             value, sd = readings[name] / r[0], r[1]
             z = abs(value - base[name][0]) / math.hypot(sd, base[name][1])
             known[name] = (value, sd * max(1.0, z / ROBUST_Z))
-    post = conditional_prior(known, sex)
+    post = conditional_prior(known, sex, noise_corr=cal.noise_correlation(views))
     mode = views if weight_kg is not None else f"{views}_noweight"
     scales = cal.scale.get(mode, cal.scale.get(views, {}))
     table_sigma = table_sigma or {}
