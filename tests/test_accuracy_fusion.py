@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bodylens.body import fusion
-from bodylens.body.ansur import predict_baseline
+from bodylens.body.ansur import predict_baseline, shipped_models
 
 BODIES = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "ansur_bodies.json"
 
@@ -83,8 +83,17 @@ def test_shipped_calibration_is_sane():
     for views in fusion.VIEWS:
         for name, sigma in cal.sigma[views].items():
             assert 0.2 <= sigma <= 20.0, (views, name, sigma)
+        # The size bias is a line (photo ≈ offset + ratio × truth) that stays within 20 % of
+        # the truth over the adult range (ANSUR means ± 2 SD, both sexes).
         for name, ratio in cal.ratio.get(views, {}).items():
-            assert 0.8 <= ratio <= 1.2, (views, name, ratio)
+            offset = cal.offset.get(views, {}).get(name, 0.0)
+            assert 0.2 <= ratio <= 1.5, (views, name, ratio)
+            for model in shipped_models().values():
+                i = model.index(name)
+                sd = float(np.sqrt(model.cov[i, i]))
+                for truth in (model.mean[i] - 2 * sd, model.mean[i] + 2 * sd):
+                    assert 0.8 <= (offset + ratio * truth) / truth <= 1.2, (views, name, truth)
+            assert cal.corrected(views, name, offset + ratio * 50.0)[0] == pytest.approx(50.0)
         for name, scale in cal.scale.get(views, {}).items():
             assert 0.3 <= scale <= 4.0, (views, name, scale)
         # Reading errors' correlation: a valid correlation matrix over the readings, and one

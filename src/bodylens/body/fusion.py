@@ -72,9 +72,10 @@ _DEFAULT_SIGMA["front_side"] = {
 
 @dataclass
 class Calibration:
-    """Per view set: reading ratio (photo / truth, a fit's bias grows with size), σ of the
-    corrected reading (photo / ratio − truth), the correlation of those errors between
-    readings, and the output σ scale.
+    """Per view set: the fit's size bias per reading (photo ≈ offset + ratio × truth: a fit's
+    bias grows with size, though not in proportion), σ of the corrected reading
+    ((photo − offset) / ratio − truth), the correlation of those errors between readings,
+    and the output σ scale.
 
     Why the correlation: one fitted body reads its girths wrong together (a fit that came
     out too broad reads chest, waist and hip all large), so three readings are not three
@@ -87,12 +88,15 @@ class Calibration:
     source: str = "defaults"
     # views -> {"names": [...], "matrix": [[...]]}; absent: independent errors.
     corr: dict[str, dict] = field(default_factory=dict)
+    offset: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def reading(self, views: str, name: str) -> tuple[float, float] | None:
+    def corrected(self, views: str, name: str, reading: float) -> tuple[float, float] | None:
+        """A photo reading with the fit's size bias removed, and its σ (None: uncalibrated)."""
         s = self.sigma.get(views, {}).get(name)
         if s is None:
             return None
-        return self.ratio.get(views, {}).get(name, 1.0), s
+        ratio = self.ratio.get(views, {}).get(name, 1.0)
+        return (reading - self.offset.get(views, {}).get(name, 0.0)) / ratio, s
 
     def noise_correlation(self, views: str) -> NoiseCorrelation | None:
         c = self.corr.get(views)
@@ -111,6 +115,7 @@ def calibration() -> Calibration:
         obj.get("scale", {}),
         obj.get("source", str(CALIBRATION_PATH.name)),
         obj.get("corr", {}),
+        obj.get("offset", {}),
     )
 
 
@@ -181,15 +186,15 @@ def fuse(
     }  # fmt: skip
     if weight_kg is not None:
         known["weight"] = float(weight_kg)
-    elif "weight" in readings and (r := cal.reading(views, "weight")):
-        known["weight"] = (readings["weight"] / r[0], r[1])
+    elif "weight" in readings and (c := cal.corrected(views, "weight", readings["weight"])):
+        known["weight"] = c
     # Robustness: a reading far from what height (+ weight) predicts is more likely a failed
     # fit than an unusual body, so its σ grows with the distance beyond ROBUST_Z.
     base = conditional_prior(dict(known), sex)
     for name in READINGS:
-        r = cal.reading(views, name)
-        if name in readings and r is not None:
-            value, sd = readings[name] / r[0], r[1]
+        c = cal.corrected(views, name, readings[name]) if name in readings else None
+        if c is not None:
+            value, sd = c
             z = abs(value - base[name][0]) / math.hypot(sd, base[name][1])
             known[name] = (value, sd * max(1.0, z / ROBUST_Z))
     post = conditional_prior(known, sex, noise_corr=cal.noise_correlation(views))
