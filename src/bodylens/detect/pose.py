@@ -110,7 +110,7 @@ def detect_pose(rgb: np.ndarray) -> PoseResult | None:
 
 class PersonSegmenter:
     """Thread-safe MediaPipe selfie segmentation (general model): a person probability map
-    that needs no landmarks, for photos where Pose finds nobody."""
+    that needs no landmarks (photos where Pose finds nobody; video matting, one per video)."""
 
     def __init__(self) -> None:
         from bodylens.detect._mediapipe import mediapipe
@@ -123,6 +123,9 @@ class PersonSegmenter:
         with self._lock:
             res = self._seg.process(np.ascontiguousarray(rgb))
         return np.asarray(res.segmentation_mask, dtype=np.float32)
+
+    def close(self) -> None:
+        self._seg.close()
 
 
 @registry.register("person_mask")

@@ -133,11 +133,11 @@ class Matter:
         edge_high: float = 0.85,
         stabilise: bool = True,
     ):
-        from bodylens.detect._mediapipe import mediapipe
+        from bodylens.detect.pose import PersonSegmenter
 
         if color not in COLOR_PRESETS:
             raise InputError(f"unknown colour preset {color!r}; use one of {list(COLOR_PRESETS)}")
-        self._seg = mediapipe().solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        self._seg = PersonSegmenter()
         self.grade = ColorGrade() if color == "v11" else None
         # min_weight 1 turns the average off (kept for measuring what it buys).
         self.stabiliser = MaskStabiliser() if stabilise else MaskStabiliser(min_weight=1.0)
@@ -176,7 +176,7 @@ class Matter:
         scale = SEG_SIDE / max(ch, cw)
         size = (max(1, round(cw * scale)), max(1, round(ch * scale)))
         small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-        low = np.asarray(self._seg.process(small).segmentation_mask, dtype=np.float32)
+        low = self._seg(small)
         luma = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1 / 255)
         alpha = np.zeros((h, w), np.float32)
         alpha[y0:y1, x0:x1] = guided_upsample(luma, low, radius=2, eps=1e-3)
