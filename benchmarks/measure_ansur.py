@@ -180,16 +180,15 @@ def calibrate(records: list[dict]):
             ratio[views][name], offset[views][name] = _size_bias(truth, photo)
             # Robust σ (MAD): the fusion down-weights outlying readings by itself.
             e = (photo - offset[views][name]) / ratio[views][name] - truth
-            sigma[views][name] = float(max(1.4826 * np.median(np.abs(e - np.median(e))), 0.3))
+            sigma[views][name] = float(max(_robust_sd(e), 0.3))
         names = [n for n in fusion.READINGS if n in ratio[views]]
         if len(ok) >= 4 and names:
             errors = np.array([[(r["runs"][views]["photo_ansur_cm"][n] - offset[views][n])
                                 / ratio[views][n] - r["truth_ansur_def"][n] for n in names]
                                for r in ok])  # fmt: skip
             # Clipped at 3 robust σ, so that one failed fit does not set the correlation.
-            med = np.median(errors, axis=0)
-            mad = 1.4826 * np.median(np.abs(errors - med), axis=0)
-            clipped = np.clip(errors, med - 3 * mad, med + 3 * mad)
+            med, sd = np.median(errors, axis=0), _robust_sd(errors, axis=0)
+            clipped = np.clip(errors, med - 3 * sd, med + 3 * sd)
             corr[views] = {"names": names, "matrix": np.corrcoef(clipped.T).tolist()}
     source = "benchmarks/measure_ansur.py --calibrate"
     cal = fusion.Calibration(ratio, sigma, {}, source, corr, offset)
@@ -218,11 +217,16 @@ def _size_bias(truth: np.ndarray, photo: np.ndarray) -> tuple[float, float]:
     design = np.stack([truth, np.ones_like(truth)], axis=1)
     coef = np.linalg.lstsq(design, photo, rcond=None)[0]
     resid = photo - design @ coef
-    keep = np.abs(resid - np.median(resid)) <= 3 * 1.4826 * np.median(
-        np.abs(resid - np.median(resid))
-    )
+    keep = np.abs(resid - np.median(resid)) <= 3 * _robust_sd(resid)
     coef = np.linalg.lstsq(design[keep], photo[keep], rcond=None)[0]
     return float(coef[0]), float(coef[1])
+
+
+def _robust_sd(x: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """σ from the median absolute deviation (1.4826 × MAD: the SD for normal data), which a
+    few failed fits cannot inflate."""
+    med = np.median(x, axis=axis, keepdims=True)
+    return 1.4826 * np.median(np.abs(x - med), axis=axis)
 
 
 def _fuse(rec: dict, views: str, with_weight: bool, cal):
