@@ -14,6 +14,7 @@ from bodylens.errors import InputError, Unprocessable
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CCP_PHOTO = SHARED / "data" / "ccp" / "images" / "0002.jpg"
+BUNDLED_PHOTO = Path(__file__).resolve().parent / "data" / "ccp_0008.jpg"
 needs_ccp = pytest.mark.skipif(
     not CCP_PHOTO.is_file(), reason=f"shared data not found at {CCP_PHOTO}"
 )
@@ -97,6 +98,34 @@ def test_real_photo_returns_every_measure():
     assert 60 < result.values["waist_girth"] < 140
     assert 70 < result.values["hip_girth"] < 150
     assert result.timings["total"] > 0
+
+
+def test_a_photo_and_its_mirror_image_share_one_orientation():
+    from bodylens.body.api import canonical_orientation
+    from bodylens.io.images import load_image
+
+    rgb = load_image(BUNDLED_PHOTO)
+    a, mirrored_a = canonical_orientation(rgb)
+    b, mirrored_b = canonical_orientation(np.ascontiguousarray(rgb[:, ::-1]))
+    assert mirrored_a != mirrored_b
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_mirrored_photo_gives_the_same_measurements_and_a_mirrored_camera():
+    from bodylens.io.images import load_image
+
+    rgb = load_image(BUNDLED_PHOTO)
+    a = measure(rgb, height_cm=175)
+    b = measure(np.ascontiguousarray(rgb[:, ::-1]), height_cm=175)
+    assert a.values == b.values
+    ca, cb = a.body["camera"], b.body["camera"]
+    width = rgb.shape[1]
+    assert ca["principal_px"][0] == pytest.approx(width - cb["principal_px"][0], abs=0.11)
+    assert ca["translation_m"][0] == pytest.approx(-cb["translation_m"][0], abs=1e-3)
+    assert ca["translation_m"][1:] == cb["translation_m"][1:]
+    assert ca["root_rotvec"][0] == cb["root_rotvec"][0]
+    assert ca["root_rotvec"][1:] == pytest.approx([-v for v in cb["root_rotvec"][1:]], abs=1e-4)
 
 
 @pytest.mark.slow

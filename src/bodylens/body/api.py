@@ -47,6 +47,9 @@ REFERENCE_STEEP_PITCH_DEG = 20.0
 # benchmarks/robustness.py, but it did not beat the plain fit on the median, and on the
 # synthetic benchmark renders the parser takes flat-shaded bodies for dresses and bags.
 CLOTHING_AWARE_FIT = False
+# Issue 6: fit a photo and its mirror image as the same pixels (``canonical_orientation``);
+# off only to measure the fit's own sensitivity to mirroring (benchmarks/robustness.py).
+CANONICAL_ORIENTATION = True
 
 
 @dataclass
@@ -305,6 +308,12 @@ def measure(
     rgb = load_image(image)
     warnings: list[str] = []
     side_rgb = load_image(side_image) if side_image is not None else None  # issue 6: side view
+    # Issue 6 robustness: a photo and its mirror image are fitted as the same pixels.
+    mirrored = False
+    if CANONICAL_ORIENTATION:
+        rgb, mirrored = canonical_orientation(rgb)
+        if side_rgb is not None:
+            side_rgb, _ = canonical_orientation(side_rgb)
     timings["decode"] = time.perf_counter() - t_start
 
     # --- person
@@ -425,12 +434,7 @@ def measure(
         "local_changes": nonzero,
         "stature_cm": round(stature_m * 100, 1),
         "scale": round(scale, 4),
-        "camera": {
-            "focal_px": round(fit.focal, 1),
-            "principal_px": [round(fit.principal[0], 1), round(fit.principal[1], 1)],
-            "translation_m": [round(float(x) * scale, 3) for x in fit.translation],
-            "root_rotvec": [round(float(x), 4) for x in fit.root_rotvec],
-        },
+        "camera": _camera(fit, scale, rgb.shape[1] if mirrored else None),
         "fusion": fused,  # issue 6
         **({"reference": ref_body} if ref_body is not None else {}),
         "fit": {
@@ -451,6 +455,43 @@ def measure(
         timings.get("fit_optimise", 0.0),
     )
     return MeasurementResult(values, details, warnings, scale_source, body, mesh, timings)
+
+
+def canonical_orientation(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The photo, mirrored left-right when its brightness leans to the left, and whether it was.
+
+    Why: the fit has nearby minima, so a photo and its mirror image (a phone's front camera
+    mirrors selfies) used to give girths up to ~10 cm apart. A photo and its mirror image lean
+    to opposite sides, so both come out as the very same pixels and the same measurements;
+    rescaling or padding the photo evenly keeps the lean, and so the orientation. The lean is
+    the brightness centroid's offset from the centre on a 64-column thumbnail."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (64, max(1, round(64 * h / w))), interpolation=cv2.INTER_AREA)
+    columns = small.astype(np.float64).mean(axis=(0, 2))
+    x = np.linspace(-1.0, 1.0, columns.size)
+    lean = float((x * columns).sum() / max(columns.sum(), 1e-9))
+    # A mirror-symmetric photo (|lean| ~ rounding) keeps its orientation.
+    if lean < -1e-9:
+        return np.ascontiguousarray(rgb[:, ::-1]), True
+    return rgb, False
+
+
+def _camera(fit, scale: float, mirrored_width: int | None) -> dict[str, Any]:
+    """The fitted camera in the photo as sent: a fit of the mirrored photo is mirrored back
+    (x → width − x, translation x → −x, rotation vector (x, −y, −z))."""
+    px, py = fit.principal
+    tx, ty, tz = (float(v) * scale for v in fit.translation)
+    rx, ry, rz = (float(v) for v in fit.root_rotvec)
+    if mirrored_width is not None:
+        px, tx, ry, rz = mirrored_width - px, -tx, -ry, -rz
+    return {
+        "focal_px": round(fit.focal, 1),
+        "principal_px": [round(px, 1), round(py, 1)],
+        "translation_m": [round(tx, 3), round(ty, 3), round(tz, 3)],
+        "root_rotvec": [round(rx, 4), round(ry, 4), round(rz, 4)],
+    }
 
 
 def _reference_scale(
