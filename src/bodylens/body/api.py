@@ -461,7 +461,7 @@ def canonical_orientation(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
     """The photo, mirrored left-right when its brightness leans to the left, and whether it was.
 
     Why: the fit has nearby minima, so a photo and its mirror image (a phone's front camera
-    mirrors selfies) used to give girths up to ~10 cm apart. A photo and its mirror image lean
+    mirrors selfies) used to give girths up to ~12 cm apart. A photo and its mirror image lean
     to opposite sides, so both come out as the very same pixels and the same measurements;
     rescaling or padding the photo evenly keeps the lean, and so the orientation. The lean is
     the brightness centroid's offset from the centre on a 64-column thumbnail."""
