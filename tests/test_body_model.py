@@ -98,3 +98,27 @@ def test_grouped_posing_matches_anny_kinematics(model):
     # and it really poses: a bent elbow moves the wrist keypoint
     assert float((fast_k - model.posed_groups(frame, model.pose_groups(frame, rest),
                                               bones * 0)[1]).abs().max()) > 0.05  # fmt: skip
+
+
+def test_fit_keypoints_sit_where_mediapipe_puts_landmarks(model):
+    """The fit's keypoints follow MediaPipe's landmark placement (learned on other bodies),
+    while measurements keep Anny's anatomical COCO keypoints."""
+    from tests.known_body import render_known_body
+
+    from bodylens.body.fit import _ANNY_IDX, _MP_IDX
+    from bodylens.detect.pose import detect_pose
+
+    learned = model.t_kp[_ANNY_IDX]
+    assert torch.allclose(learned.sum(1), torch.ones(len(_ANNY_IDX)), atol=1e-4)  # affine
+    assert not torch.equal(learned, model.t_kp_coco[_ANNY_IDX])
+    body = render_known_body(900, 1200, 0.75, "cluttered")
+    full = model.keypoints_full(body.verts)
+    sub = body.verts[model.fit_index]
+    assert np.allclose(full, model.t_kp_coco.double().numpy() @ sub)
+    pose = detect_pose(body.image)
+    height_px = np.ptp(body.cam.project(sub)[:, 1])
+    errors = {}
+    for name, weights in (("anny", model.t_kp_coco), ("learned", model.t_kp)):
+        uv = body.cam.project(weights.double().numpy() @ sub)[_ANNY_IDX]
+        errors[name] = np.linalg.norm(uv - pose.keypoints[_MP_IDX], axis=1).mean() / height_px
+    assert errors["learned"] < 0.8 * errors["anny"], errors

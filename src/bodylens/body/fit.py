@@ -10,8 +10,9 @@ on this 2-core machine):
 - camera: perspective pinhole with an assumed focal length (a 35 mm-equivalent lens) and a free
   translation; the body's root rotation is free, so the camera orientation is implied;
 - pose: root rotation and the rotations of the spine, neck, clavicles, arms and legs;
-- keypoints: MediaPipe's landmarks against Anny's COCO regressor (robust loss, visibility
-  weighted; hips down-weighted because the two skeletons define hips differently);
+- keypoints: MediaPipe's landmarks against keypoints regressed where MediaPipe puts them on
+  an Anny body (learned, ``AnnyBody._detector_keypoints``; robust loss, visibility weighted,
+  hips down-weighted);
 - silhouette: projected vertices must fall inside the person mask (distance transform of the
   outside), and the body must reach the mask outline: for each outline point, how far the most
   outward of its nearest vertices stops short along the outline's normal (gaps *along* the

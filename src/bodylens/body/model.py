@@ -12,8 +12,10 @@ two fits can run concurrently on the shared instance.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -72,6 +74,12 @@ COCO_LABELS = [
     "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_big_toe",
     "right_big_toe", "left_small_toe", "right_small_toe", "left_heel", "right_heel",
 ]  # fmt: skip
+
+# Where MediaPipe puts its landmarks on an Anny body (learned; see ``_detector_keypoints``).
+DETECTOR_KEYPOINTS_FILE = (
+    Path(__file__).resolve().parent.parent / "data" / "mediapipe_landmarks.json"
+)
+USE_DETECTOR_KEYPOINTS = True
 
 _ARM_ROOTS = ("shoulder01",)
 _LEG_ROOTS = ("upperleg01",)
@@ -162,6 +170,10 @@ class AnnyBody:
             int(np.searchsorted(sub, self.landmarks[k])) for k in ("sole.L", "sole.R")
         ]
         self._build_fit_tensors(sub, kw[:, sub], n_pheno)
+        # Anny's anatomical COCO keypoints (measurements read them) ...
+        self.t_kp_coco = self.t_kp
+        # ... and, for posing, the same keypoints where MediaPipe puts them, when learned.
+        self.t_kp = self._detector_keypoints(sub, self.t_kp_coco)
         log.info(
             "Anny ready: %d vertices, %d fit vertices, %d bones",
             self.n_vertices,
@@ -223,6 +235,26 @@ class AnnyBody:
             stacked += groups
         self.group_order = torch.tensor([stacked.index(g) for g in range(len(movers))])
         self.t_group_weight = (self.t_skin @ onehot).contiguous()  # (Vs, G)
+
+    def _detector_keypoints(self, sub: np.ndarray, coco: torch.Tensor) -> torch.Tensor:
+        """The fit's keypoint regressor: Anny's COCO rows, replaced where learned by weights
+        that put each keypoint where MediaPipe Pose puts its landmark on a body (issue 6;
+        ``benchmarks/build_landmark_regressor.py``). The two disagree by up to ~1 % of the
+        height the same way on every body, which the fit would otherwise explain by bending
+        the body's shape. Only over fit-subsample vertices, so posing costs the same."""
+        t = coco.clone()
+        if not USE_DETECTOR_KEYPOINTS or not DETECTOR_KEYPOINTS_FILE.exists():
+            return t
+        learned = json.loads(DETECTOR_KEYPOINTS_FILE.read_text())["landmarks"]
+        for entry in learned.values():
+            idx = np.asarray(entry["vertices"])
+            pos = np.searchsorted(sub, idx)
+            if not np.array_equal(sub[np.minimum(pos, len(sub) - 1)], idx):
+                raise RuntimeError(f"{DETECTOR_KEYPOINTS_FILE.name}: vertices outside the fit set")
+            row = torch.zeros(len(sub), dtype=t.dtype)
+            row[torch.as_tensor(pos)] = torch.as_tensor(entry["weights"], dtype=t.dtype)
+            t[COCO_LABELS.index(entry["replaces"])] = row
+        return t.contiguous()
 
     def _find_landmarks(self) -> dict[str, int]:
         """Vertex indices of a few surface landmarks, found once on the template."""
@@ -324,9 +356,9 @@ class AnnyBody:
         orientation: torch.Tensor | None = None,
         rest: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Posed subsample vertices (B, Vs, 3), keypoints (B, 23, 3), root at origin, and
-        the rest subsample vertices (B, Vs, 3). ``rest`` (vertices, bone poses) skips the
-        shape computation when the shape is fixed."""
+        """Posed subsample vertices (B, Vs, 3), detector keypoints (B, 23, 3; see
+        ``_detector_keypoints``), root at origin, and the rest subsample vertices (B, Vs, 3).
+        ``rest`` (vertices, bone poses) skips the shape computation when the shape is fixed."""
         from anny.utils import kinematics
 
         if rest is None:
@@ -394,7 +426,7 @@ class AnnyBody:
         bone_rotvecs: torch.Tensor,
         heads: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posed subsample vertices (B, Vs, 3) and keypoints (B, 23, 3): each fitted bone
+        """Posed subsample vertices (B, Vs, 3) and detector keypoints (B, 23, 3): each fitted bone
         turns its group (and, through the chain, its descendants) about its joint centre,
         in world-aligned axes, exactly as Anny's 'local-ref' deltas do."""
         import roma
@@ -468,8 +500,8 @@ class AnnyBody:
         return out["vertices"][0].numpy()
 
     def keypoints_full(self, vertices: np.ndarray) -> np.ndarray:
-        """COCO(+feet) keypoints (23, 3) of a full-resolution vertex array."""
-        w = self.t_kp.numpy().astype(np.float64)
+        """Anny's anatomical COCO(+feet) keypoints (23, 3) of a full-resolution vertex array."""
+        w = self.t_kp_coco.numpy().astype(np.float64)
         return w @ vertices[self.fit_index]
 
 
