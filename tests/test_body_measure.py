@@ -57,6 +57,8 @@ def test_fit_recovers_known_body(synthetic):
     image, truth = synthetic
     result = measure(image, height_cm=round(truth["height"], 1), with_mesh=True)
     assert result.scale_source == "height"
+    assert result.body["fit"]["shape_prior_scale"] == 1.0  # tight outline: fitted once
+    assert "fit_loose_refit" not in result.timings
     assert set(result.values) == set(truth)
     assert abs(result.values["height"] - truth["height"]) < 1.0
     for name, tol in [("chest_girth", 8), ("waist_girth", 8), ("hip_girth", 8), ("neck_girth", 4),
@@ -98,6 +100,22 @@ def test_real_photo_returns_every_measure():
     assert 60 < result.values["waist_girth"] < 140
     assert 70 < result.values["hip_girth"] < 150
     assert result.timings["total"] > 0
+
+
+@pytest.mark.slow
+@needs_ccp
+def test_loose_clothes_refit_with_a_stronger_shape_prior():
+    """A poncho and a bag spill far beyond the body: the photo is refitted with the shape
+    prior weighted up to LOOSE_PRIOR_MAX times, which keeps the girths near a real adult's."""
+    from bodylens.body import api
+
+    photo = SHARED / "data" / "ccp" / "images" / "0137.jpg"
+    result = measure(photo, height_cm=170)
+    fit = result.body["fit"]
+    assert 1.0 < fit["shape_prior_scale"] <= api.LOOSE_PRIOR_MAX
+    assert result.timings["fit_loose_refit"] > 0
+    assert any("loose clothing suspected" in w for w in result.warnings)
+    assert result.values["waist_girth"] < 140  # the poncho's outline alone gave ~160
 
 
 def test_a_photo_and_its_mirror_image_share_one_orientation():

@@ -371,18 +371,20 @@ def shape_terms(
     params: ShapeControls,
     pheno_prior: torch.Tensor,
     learned: tuple[torch.Tensor, torch.Tensor] | None = None,
+    prior_scale: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Losses on the body's shape alone, shared by the front and the front+side fits: the rest
     body's stature (top of the head to the lower sole) must match the target, and the shape
     controls stay near their prior: the ``learned`` real-adult Gaussian (mean, precision; see
-    ``shape_prior``) when given, else local changes near 0; sex and age near the start."""
+    ``shape_prior``; its weight times ``prior_scale``) when given, else local changes near 0;
+    sex and age near the start."""
     ends = rest[0, stature_vertices, 2]
     stature = ends[0] - torch.minimum(ends[1], ends[2])
     if learned is None:
         shape = WEIGHTS["local"] * params.local().square().sum()
     else:
         free = params.phenotype()[:, _PRIOR_PHENO_IDX]
-        shape = WEIGHTS["shape"] * shape_prior.penalty(free, params.local(), *learned)
+        shape = WEIGHTS["shape"] * prior_scale * shape_prior.penalty(free, params.local(), *learned)
     return {
         "stature": 50.0 * ((stature - stature_t) / stature_t).square(),
         "shape_prior": shape
@@ -406,13 +408,17 @@ def fit_photo(
     iterations: tuple[int, int, int] = ITERATIONS,
     focal_px: float | None = None,
     outline_skip: np.ndarray | None = None,
+    prior_scale: float = 1.0,
     progress=None,
 ) -> FitResult:
     """Fit Anny to one front photo's keypoints and binary person ``mask``; the mask's outline
-    is ignored where ``outline_skip`` (H, W bool) is set (clothing, see ``body.clothing``)."""
+    is ignored where ``outline_skip`` (H, W bool) is set (clothing, see ``body.clothing``).
+    ``prior_scale`` multiplies the learned shape prior's weight (loose clothes, see
+    ``api.LOOSE_REFIT_RATIO``)."""
 
     with fit_threads():
-        return _fit(model, pose, mask, outline_skip, stature_m, sex, iterations, focal_px, progress)
+        return _fit(model, pose, mask, outline_skip, stature_m, sex, iterations, focal_px,
+                    prior_scale, progress)  # fmt: skip
 
 
 _threads_lock = threading.Lock()
@@ -444,7 +450,9 @@ def fit_threads():
                 torch.set_num_threads(max(1, min(FIT_MAX_THREADS, cores // _threads_users)))
 
 
-def _fit(model, pose, mask, skip, stature_m, sex, iterations, focal_px, progress) -> FitResult:
+def _fit(
+    model, pose, mask, skip, stature_m, sex, iterations, focal_px, prior_scale, progress
+) -> FitResult:
     t0 = time.perf_counter()
     obs = _Observations(pose, mask, skip=skip)
     focal_n = focal_px / obs.long if focal_px else FOCAL_PER_LONG_SIDE
@@ -536,7 +544,9 @@ def _fit(model, pose, mask, skip, stature_m, sex, iterations, focal_px, progress
             WEIGHTS["pose"] * p.bones.square().sum() + WEIGHTS["yaw"] * p.root[:, 2].square().sum()
         )
         if shape:
-            out.update(shape_terms(rest, stature_vertices, stature_t, p, pheno_prior, learned))
+            out.update(
+                shape_terms(rest, stature_vertices, stature_t, p, pheno_prior, learned, prior_scale)
+            )
         return out
 
     history: dict[str, float] = {}
