@@ -371,11 +371,14 @@ def report(records: list[dict], seed: int, n: int, timing: list[dict] | None = N
         "",
         "Photos are fitted in a canonical orientation (`body.api.canonical_orientation`: a "
         "photo and its mirror image are fitted as the same pixels), so about half of these "
-        "renders are fitted mirrored. Against the run before it, front+side with weight went "
-        "2.19 / 2.09 / 1.46 -> 2.13 / 2.00 / 1.44 and front with weight 2.38 / 2.59 / 1.44 -> "
-        "2.37 / 2.48 / 1.48; fitting *every* render mirrored gave 2.21 / 2.03 / 1.44 and "
-        "2.40 / 2.51 / 1.53. Shifts of this size (up to 0.1 cm) are what the fit's own "
-        "sensitivity to mirroring moves, not a better fit.",
+        "renders are fitted mirrored; fitting *every* render mirrored moved the fused MAE by "
+        "up to 0.1 cm, the fit's own sensitivity to mirroring. The fit's keypoints sit where "
+        "MediaPipe puts its landmarks (learned on prior-split renders, "
+        "`benchmarks/build_landmark_regressor.py`). Against the run before that change, chest "
+        "/ waist / hip went: front+side with weight 2.13 / 2.00 / 1.44 -> 2.12 / 1.94 / 1.43, "
+        "without weight 2.58 / 2.35 / 1.89 -> 2.52 / 2.16 / 1.85; front with weight "
+        "2.37 / 2.48 / 1.48 -> 2.36 / 2.49 / 1.46, without weight 3.30 / 3.55 / 2.18 -> "
+        "3.29 / 3.46 / 2.13.",
         "",
         "### Chest / waist / hip (cm): MAE / P90 / max",
         "",

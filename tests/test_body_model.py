@@ -103,10 +103,9 @@ def test_grouped_posing_matches_anny_kinematics(model):
 def test_fit_keypoints_sit_where_mediapipe_puts_landmarks(model):
     """The fit's keypoints follow MediaPipe's landmark placement (learned on other bodies),
     while measurements keep Anny's anatomical COCO keypoints."""
-    from tests.known_body import render_known_body
-
     from bodylens.body.fit import _ANNY_IDX, _MP_IDX
     from bodylens.detect.pose import detect_pose
+    from tests.known_body import render_known_body
 
     learned = model.t_kp[_ANNY_IDX]
     assert torch.allclose(learned.sum(1), torch.ones(len(_ANNY_IDX)), atol=1e-4)  # affine
