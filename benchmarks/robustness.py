@@ -32,6 +32,9 @@ DEFAULT_PHOTOS = (
     "0200.jpg",
     "0300.jpg",
 )
+# `--wide`: more street photos, every 8th from the first (coats, bags, loose tops included).
+WIDE_PHOTOS = tuple(f"{i:04d}.jpg" for i in range(1, 200, 8))
+WIDE_DOC = ROOT / "docs" / "benchmarks" / "robustness_wide.md"
 TOLERANCE_CM = 1.0
 MIRROR_AS_SENT = "mirror, fitted as sent (diagnostic)"
 PIXEL_NOISE = "pixel noise, SD 2 levels (diagnostic)"
@@ -65,9 +68,23 @@ def main() -> int:
     parser.add_argument("--photos", nargs="*", default=list(DEFAULT_PHOTOS))
     parser.add_argument("--n", type=int, default=None, help="use only the first N photos")
     parser.add_argument("--height-cm", type=float, default=170.0)
-    parser.add_argument("--out", type=Path, default=DOC)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--wide", action="store_true", help=f"the {len(WIDE_PHOTOS)} photos of WIDE_PHOTOS"
+    )
+    parser.add_argument(
+        "--no-loose-refit",
+        action="store_true",
+        help="diagnostic: never refit for loose clothes (api.LOOSE_REFIT_RATIO = inf)",
+    )
     args = parser.parse_args()
-    photos = args.photos[: args.n] if args.n else args.photos
+    if args.no_loose_refit:
+        api.LOOSE_REFIT_RATIO = float("inf")
+    photos = list(WIDE_PHOTOS) if args.wide else args.photos
+    photos = photos[: args.n] if args.n else photos
+    out_path = args.out or (WIDE_DOC if args.wide else DOC)
+    if args.no_loose_refit and args.out is None:
+        out_path = out_path.with_name(out_path.stem + "_no_refit.md")
     t0 = time.time()
     diffs: dict[str, dict[str, list[float]]] = {}
     per_photo: dict[str, dict[str, tuple[float, str]]] = {}
@@ -86,6 +103,9 @@ def main() -> int:
             return None
 
     for name in photos:
+        if not (CCP / name).is_file():
+            failures.append(f"{name}: not in the CCP folder")
+            continue
         rgb = load_image(CCP / name)
         ref = timed_measure(rgb, f"{name} original")
         if ref is None:
@@ -120,9 +140,14 @@ def main() -> int:
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     lines = [
-        "## Robustness on real photos (CCP, height given)",
+        "## Robustness on real photos (CCP, height given)"
+        + (": more street photos" if args.wide else "")
+        + (", no loose-clothes refit (diagnostic)" if args.no_loose_refit else ""),
         "",
-        f"Command: `PYTHONPATH=src python benchmarks/robustness.py` — {len(photos)} photos, "
+        "Command: `PYTHONPATH=src python benchmarks/robustness.py"
+        + (" --wide" if args.wide else "")
+        + (" --no-loose-refit" if args.no_loose_refit else "")
+        + f"` — {len(photos)} photos, "
         f"height {args.height_cm:g} cm, code at {rev or '?'}; "
         f"{os.cpu_count()}-core CPU ({platform.machine()}), shared "
         f"(load average {load}); median latency per call "
@@ -172,8 +197,8 @@ def main() -> int:
         lines += ["", "Failures:", *(f"- {f}" for f in failures)]
     text = "\n".join(lines) + "\n"
     print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(text)
     return 0
 
 

@@ -50,11 +50,12 @@ CLOTHING_AWARE_FIT = False
 # Issue 6 robustness: when the silhouette of a front photo alone spills this far beyond the
 # fitted body (a share of its area, ``_loose_clothing_ratio``), the outline is partly clothes,
 # so the body is refitted with the learned shape prior weighted by ratio / LOOSE_REFIT_RATIO,
-# at most LOOSE_PRIOR_MAX times. On 19 clothed CCP street photos this cut how far the girths
-# moved for imperceptible pixel noise from 5.1 to 3.3 cm and for a half-size copy from 6.7 to
-# 4.4 cm (mean of chest, waist, hip). Renders of bodies in tight clothes stay below 0.03 (13 of
-# 14 benchmark renders), where a stronger prior costs accuracy (front-only chest / waist / hip
-# 2.75 / 3.37 / 1.85 -> 3.37 / 4.12 / 2.40 cm at 3x on 72 renders), so they are not refitted.
+# at most LOOSE_PRIOR_MAX times. On 22 CCP street photos (`benchmarks/robustness.py --wide`,
+# against `--no-loose-refit`) the mean change for a rescaled or padded copy fell from 2.2-2.6
+# to 1.5-1.9 cm and the worst from 46 to 29 cm. Renders of bodies in tight clothes stay below
+# 0.03 (13 of 14 benchmark renders), where a stronger prior costs accuracy (front-only chest /
+# waist / hip 2.75 / 3.37 / 1.85 -> 3.37 / 4.12 / 2.40 cm at 3x on 72 renders), so they are
+# not refitted.
 LOOSE_REFIT_RATIO = 0.03
 LOOSE_PRIOR_MAX = 5.0
 # Issue 6: fit a photo and its mirror image as the same pixels (``canonical_orientation``);
