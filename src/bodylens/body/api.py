@@ -387,9 +387,9 @@ def measure(
         progress=lambda f, m: step(0.2 + first * f, m),
     )
     timings.update(fit.timings)
-    prior_scale = 1.0
+    prior_scale, loose_of = 1.0, None  # loose_of: the fit whose loose ratio is known
     if side_rgb is None:
-        loose = _loose_clothing_ratio(model, fit, mask)
+        loose, loose_of = _loose_clothing_ratio(model, fit, mask), fit
         if loose > LOOSE_REFIT_RATIO:
             prior_scale = min(loose / LOOSE_REFIT_RATIO, LOOSE_PRIOR_MAX)
             fit = fit_photo(
@@ -431,7 +431,8 @@ def measure(
     )  # fmt: skip
     timings["measure"] = time.perf_counter() - t
 
-    loose = _loose_clothing_ratio(model, fit, mask)
+    if fit is not loose_of:
+        loose = _loose_clothing_ratio(model, fit, mask)
     if loose > 0.15:
         warnings.append(
             "loose clothing suspected: the silhouette is much wider than the fitted body "
