@@ -59,7 +59,7 @@ def candidates(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def collect(model, n: int, seed: int, cands: dict) -> list[dict]:
+def collect(model, n: int, seed: int) -> list[dict]:
     """Render ``n`` posed prior-split bodies and run MediaPipe on each photo and its mirror."""
     from measure_synthetic import sample_pose
 
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model = get_body_model()
     cands = candidates(model)
-    views = collect(model, args.n, args.seed, cands)
+    views = collect(model, args.n, args.seed)
     # Hold out a fifth of the bodies to choose the ridge and to report the error honestly.
     held = {b for b in {v["body"] for v in views} if b % 5 == 0}
     train = [v for v in views if v["body"] not in held]
