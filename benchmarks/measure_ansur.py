@@ -18,9 +18,14 @@ estimate; and the product table's own definitions applied to the true body, agai
 ``measure`` returns. The size-calculator baseline (``ansur.predict_baseline`` from height,
 weight, sex) is scored on the same bodies against the ANSUR-definition truth.
 
-Calibration of the fusion (reading bias and σ, output σ scale) comes from these runs. To keep
-the reported numbers honest they are *cross-fitted*: bodies are split in two halves by index
-parity, each half scored with the calibration fitted on the other half.
+Calibration of the fusion (reading bias and σ, error correlation, output σ scale) comes from a
+separate calibration set: bodies of ANSUR II *prior-split* subjects
+(``benchmarks/data/ansur_prior_bodies.json``), rendered and measured the same way, so the scored
+subjects calibrate nothing. Without that set the numbers are *cross-fitted* (each half of the
+scored bodies by index parity scored with the calibration fitted on the other half).
+
+    PYTHONPATH=src python benchmarks/measure_ansur.py --calibration-set --n 300 --seed 7
+    PYTHONPATH=src python benchmarks/measure_ansur.py --report-only --calibrate
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ from bodylens.body.anny_fit_measurements import ANSUR_SHARED  # noqa: E402
 
 BODIES = ROOT / "benchmarks" / "data" / "ansur_bodies.json"
 RUNS = ROOT / "benchmarks" / "data" / "measure_ansur_runs.json"
+# The fusion's calibration set: bodies of ANSUR II *prior-split* subjects, never scored.
+CAL_BODIES = ROOT / "benchmarks" / "data" / "ansur_prior_bodies.json"
+CAL_RUNS = ROOT / "benchmarks" / "data" / "measure_ansur_calibration_runs.json"
 DOC = ROOT / "docs" / "benchmarks" / "measure_ansur.md"
 HEADLINE = ("chest_girth", "waist_girth", "hip_girth")
 OTHERS = tuple(n for n in ANSUR_SHARED if n not in HEADLINE)
@@ -85,16 +93,18 @@ def render_views(model, body: dict, rng: np.random.Generator) -> tuple[np.ndarra
     return images[0], images[1]
 
 
-def run_fits(n: int, seed: int, out: Path, shard: tuple[int, int] = (0, 1)) -> list[dict]:
-    """Render and measure ``n`` bodies; one record per body (saved after each body).
-    ``shard`` (k, m): measure only every m-th body from the k-th; every body is still rendered
-    in order, so each shard sees the very photos a single run would."""
+def run_fits(
+    n: int, seed: int, out: Path, shard: tuple[int, int] = (0, 1), bodies_file: Path = BODIES
+) -> list[dict]:
+    """Render and measure ``n`` bodies of ``bodies_file``; one record per body (saved after
+    each body). ``shard`` (k, m): measure only every m-th body from the k-th; every body is
+    still rendered in order, so each shard sees the very photos a single run would."""
     from bodylens.body import measurements
     from bodylens.body.api import measure
     from bodylens.body.model import get_body_model
     from bodylens.errors import BodylensError
 
-    bodies = json.loads(BODIES.read_text())["bodies"]
+    bodies = json.loads(bodies_file.read_text())["bodies"]
     rng = np.random.default_rng(seed)
     pick = sorted(rng.choice(len(bodies), size=min(n, len(bodies)), replace=False).tolist())
     model = get_body_model()
@@ -150,7 +160,8 @@ def run_fits(n: int, seed: int, out: Path, shard: tuple[int, int] = (0, 1)) -> l
         )
         truth = " ".join(f"{n.split('_')[0]}={b['mesh'][n]:.1f}" for n in HEADLINE)
         print(f"[{k}] body {i} {b['sex']}: {line} | truth {truth}", flush=True)
-        out.write_text(json.dumps({"seed": seed, "n": n, "records": records}, indent=0))
+        out.write_text(json.dumps({"seed": seed, "n": n, "bodies": bodies_file.name,
+                                   "records": records}, indent=0))  # fmt: skip
     return records
 
 
@@ -192,23 +203,86 @@ def calibrate(records: list[dict]):
             corr[views] = {"names": names, "matrix": np.corrcoef(clipped.T).tolist()}
     source = "benchmarks/measure_ansur.py --calibrate"
     cal = fusion.Calibration(ratio, sigma, {}, source, corr, offset)
+    # The learned correction of the Gaussian answer, per sex and for an unknown sex; the σ
+    # scale is then fitted on its out-of-fold errors, so it is not flattered by the fit.
+    stack: dict[str, dict[str, dict]] = {}
     scale: dict[str, dict[str, float]] = {}
     for views, with_w in CONFIGS:
+        mode = views if with_w else f"{views}_noweight"
+        stack[mode] = {}
         err: dict[str, list[float]] = {}
         sd: dict[str, list[float]] = {}
-        for r in records:
-            if "photo_ansur_cm" not in r["runs"].get(views, {}):
-                continue
-            f = _fuse(r, views, with_w, cal)
-            for n, (m, s) in f.ansur.items():
-                err.setdefault(n, []).append(m - r["truth_ansur_def"][n])
-                sd.setdefault(n, []).append(s)
-            if not with_w:
-                err.setdefault("weight", []).append(f.mass_kg[0] - r["truth_ansur_def"]["weight"])
-                sd.setdefault("weight", []).append(f.mass_kg[1])
-        mode = views if with_w else f"{views}_noweight"
+        for group in ("male", "female", "any"):
+            model, oof = _fit_stack(records, cal, views, with_w, group)
+            if model:
+                stack[mode][group] = model
+            for n, (e, s) in oof.items():
+                if group != "any":  # scored with the sex given
+                    err.setdefault(n, []).extend(e)
+                    sd.setdefault(n, []).extend(s)
         scale[mode] = {n: sigma_scale(np.array(err[n]), np.array(sd[n])) for n in err}
-    return fusion.Calibration(ratio, sigma, scale, cal.source, corr, offset)
+    return fusion.Calibration(ratio, sigma, scale, cal.source, corr, offset, stack)
+
+
+STACK_RIDGES = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+STACK_FOLDS = 5
+
+
+def _fit_stack(records: list[dict], cal, views: str, with_w: bool, group: str):
+    """Ridge regression of (truth − Gaussian answer) on ``fusion.stack_features`` for one sex
+    (``group`` "any": every body, fused without its sex), each target's ridge chosen by
+    ``STACK_FOLDS``-fold cross-validation. Returns the model (JSON-ready, see
+    ``fusion.stack_correction``) and per target the out-of-fold errors with the Gaussian σ."""
+    from bodylens.body import fusion
+
+    rows = [r for r in records if "photo_ansur_cm" in r["runs"].get(views, {})
+            and group in ("any", r["sex"])]  # fmt: skip
+    if len(rows) < 4 * STACK_FOLDS:
+        return None, {}
+    sex = None if group == "any" else group
+    targets = [*fusion.FUSED] + ([] if with_w else ["weight"])
+    feats, base, sds, truth = [], [], [], []
+    for r in rows:
+        f = _fuse(r, views, with_w, cal, sex=sex)
+        fused = {n: f.ansur[n][0] for n in fusion.FUSED}
+        weight = r["weight_kg"] if with_w else None
+        readings = r["runs"][views]["photo_ansur_cm"]
+        feats.append(fusion.stack_features(fused, readings, r["height_cm"], weight))
+        base.append([*fused.values()] + ([] if with_w else [f.mass_kg[0]]))
+        sds.append([f.ansur[n][1] for n in fusion.FUSED] + ([] if with_w else [f.mass_kg[1]]))
+        truth.append([r["truth_ansur_def"][n] for n in targets])
+    names = sorted(feats[0])
+    x = np.array([[f[k] for k in names] for f in feats])
+    mean, sdev = x.mean(0), np.maximum(x.std(0), 1e-6)
+    z = np.clip((x - mean) / sdev, -4.0, 4.0)
+    resid = np.array(truth) - np.array(base)
+    fold = np.array([r["index"] % STACK_FOLDS for r in rows])
+
+    def ridge(zt: np.ndarray, rt: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+        zc = zt - zt.mean(0)
+        coef = np.linalg.solve(zc.T @ zc + lam * np.eye(zt.shape[1]), zc.T @ (rt - rt.mean(0)))
+        return coef, rt.mean(0) - zt.mean(0) @ coef
+
+    oof = {lam: np.zeros_like(resid) for lam in STACK_RIDGES}
+    for k in range(STACK_FOLDS):
+        tr, te = fold != k, fold == k
+        for lam in STACK_RIDGES:
+            coef, icpt = ridge(z[tr], resid[tr], lam)
+            oof[lam][te] = icpt + z[te] @ coef
+    best = [min(STACK_RIDGES, key=lambda lam: np.abs(resid[:, j] - oof[lam][:, j]).mean())
+            for j in range(len(targets))]  # fmt: skip
+    model = {"features": names, "mean": mean.round(5).tolist(), "sd": sdev.round(5).tolist(),
+             "intercept": {}, "coef": {}, "residual_sd": {}, "ridge": {}}  # fmt: skip
+    errors: dict[str, tuple[list[float], list[float]]] = {}
+    for j, n in enumerate(targets):
+        coef, icpt = ridge(z, resid[:, [j]], best[j])
+        left = resid[:, j] - oof[best[j]][:, j]
+        model["coef"][n] = coef[:, 0].round(6).tolist()
+        model["intercept"][n] = round(float(icpt[0]), 5)
+        model["residual_sd"][n] = round(float(_robust_sd(left)), 4)
+        model["ridge"][n] = best[j]
+        errors[n] = ((-left).tolist(), [s[j] for s in sds])
+    return model, errors
 
 
 def _size_bias(truth: np.ndarray, photo: np.ndarray) -> tuple[float, float]:
@@ -229,7 +303,8 @@ def _robust_sd(x: np.ndarray, axis: int | None = None) -> np.ndarray:
     return 1.4826 * np.median(np.abs(x - med), axis=axis)
 
 
-def _fuse(rec: dict, views: str, with_weight: bool, cal):
+def _fuse(rec: dict, views: str, with_weight: bool, cal, sex: str | None | bool = True):
+    """``fusion.fuse`` on one record's saved readings; ``sex`` True: the record's own."""
     from bodylens.body import fusion
 
     run = rec["runs"][views]
@@ -238,19 +313,24 @@ def _fuse(rec: dict, views: str, with_weight: bool, cal):
         run["photo_ansur_cm"],
         height_cm=rec["height_cm"],
         weight_kg=rec["weight_kg"] if with_weight else None,
-        sex=rec["sex"],
+        sex=rec["sex"] if sex is True else sex,
         views=views,
         cal=cal,
     )
 
 
-def score(records: list[dict], cross_fit: bool = True) -> dict:
+def score(records: list[dict], cal_records: list[dict] | None = None) -> dict:
     """Errors per (views, with_weight) config: fused ANSUR-definition values, the same fusion
-    mapped to the table's definitions, and the photo alone (no prior)."""
+    mapped to the table's definitions, and the photo alone (no prior). The fusion is
+    calibrated on ``cal_records`` (the calibration set); without them, cross-fitted: each
+    half of the bodies (by parity) scored with the calibration fitted on the other half."""
     from bodylens.body.ansur import predict_baseline
 
     halves = [records[0::2], records[1::2]]
-    cals = [calibrate(halves[1]), calibrate(halves[0])] if cross_fit else [calibrate(records)] * 2
+    if cal_records:
+        cals = [calibrate(cal_records)] * 2
+    else:
+        cals = [calibrate(halves[1]), calibrate(halves[0])]
     out: dict = {}
     for views, with_w in CONFIGS:
         key = f"{views}|{'weight' if with_w else 'no weight'}"
@@ -314,11 +394,17 @@ def _stats(e: np.ndarray) -> tuple[float, float, float]:
     return float(a.mean()), float(np.percentile(a, 90)), float(a.max())
 
 
-def report(records: list[dict], seed: int, n: int, timing: list[dict] | None = None) -> str:
+def report(
+    records: list[dict],
+    seed: int,
+    n: int,
+    timing: list[dict] | None = None,
+    cal_records: list[dict] | None = None,
+) -> str:
     from bodylens.body.uncertainty import coverage
 
-    sc = score(records)
-    ins = score(records, cross_fit=False)
+    sc = score(records, cal_records)
+    crossed = score(records) if cal_records else None
     ok = {
         v: [r for r in records if "values" in r["runs"].get(v, {})] for v in ("front", "front_side")
     }
@@ -357,8 +443,15 @@ def report(records: list[dict], seed: int, n: int, timing: list[dict] | None = N
         + ".",
         "",
         "Truth = ANSUR-definition tape measures of the true body (stored with the bodies). "
-        "Numbers are **cross-fitted** (fusion calibration fitted on the other half of the "
-        "bodies). Baseline = ANSUR height + weight + sex regression on the same bodies.",
+        + (
+            f"The fusion calibration is fitted on a separate **calibration set** of "
+            f"{len(cal_records)} bodies of ANSUR II *prior-split* subjects, rendered and fitted "
+            "the same way (`--calibration-set`), so no scored subject calibrates anything. "
+            if cal_records
+            else "Numbers are **cross-fitted** (fusion calibration fitted on the other half of "
+            "the bodies). "
+        )
+        + "Baseline = ANSUR height + weight + sex regression on the same bodies.",
         "",
         "Pipeline: front fit (`body/fit.py`); with a side photo, its own camera and pose are "
         "fitted and the shape refined on both views' keypoints and silhouettes (`body/views.py`); "
@@ -366,19 +459,22 @@ def report(records: list[dict], seed: int, n: int, timing: list[dict] | None = N
         "the height, the weight when given, and the fitted body's ANSUR-definition girths, "
         "lengths and (without weight) mass as noisy readings (the fit's size bias removed as "
         "a line, photo ≈ offset + ratio × truth; σ, and the correlation of the readings' "
-        "errors, from the calibration: one fitted body reads its girths wrong together), and "
-        "scales the posterior σ to cover 68 %.",
+        "errors, from the calibration: one fitted body reads its girths wrong together); a "
+        "ridge regression learned on the calibration set, per sex, then corrects that answer "
+        "from all the readings (breadths and depths too), the height and the weight "
+        "(`fusion.stack_correction`), and the posterior σ is scaled to cover 68 %.",
         "",
         "Photos are fitted in a canonical orientation (`body.api.canonical_orientation`: a "
         "photo and its mirror image are fitted as the same pixels), so about half of these "
         "renders are fitted mirrored; fitting *every* render mirrored moved the fused MAE by "
         "up to 0.1 cm, the fit's own sensitivity to mirroring. The fit's keypoints sit where "
         "MediaPipe puts its landmarks (learned on prior-split renders, "
-        "`benchmarks/build_landmark_regressor.py`). Against the run before that change, chest "
-        "/ waist / hip went: front+side with weight 2.13 / 2.00 / 1.44 -> 2.12 / 1.94 / 1.43, "
-        "without weight 2.58 / 2.35 / 1.89 -> 2.52 / 2.16 / 1.85; front with weight "
-        "2.37 / 2.48 / 1.48 -> 2.36 / 2.49 / 1.46, without weight 3.30 / 3.55 / 2.18 -> "
-        "3.29 / 3.46 / 2.13.",
+        "`benchmarks/build_landmark_regressor.py`).",
+        "",
+        "The same fits scored before the calibration set and the learned correction existed "
+        "(Gaussian fusion only, cross-fitted on the scored bodies), chest / waist / hip: "
+        "front+side with weight 2.12 / 1.94 / 1.43, without weight 2.52 / 2.16 / 1.85; front "
+        "with weight 2.36 / 2.49 / 1.46, without weight 3.29 / 3.46 / 2.13.",
         "",
         "### Chest / waist / hip (cm): MAE / P90 / max",
         "",
@@ -530,18 +626,26 @@ def report(records: list[dict], seed: int, n: int, timing: list[dict] | None = N
         "depths (`measure_synthetic.py --depth anny`) it overshoots.",
         "- The side photo helps most where the front cannot see: depth, hence waist, and mass "
         "without a weight (see rows 'without weight').",
-        "- ±σ coverage is cross-fitted; with the in-sample calibration it is 68 % by construction.",
-        "",
-        "In-sample (calibration fitted on all bodies, what the shipped calibration does) MAE "
-        "front+side with weight: "
-        + ", ".join(
-            f"{n} {np.mean(np.abs(ins['front_side|weight']['fused'][n])):.2f}" for n in HEADLINE
-        )
-        + "; front: "
-        + ", ".join(f"{n} {np.mean(np.abs(ins['front|weight']['fused'][n])):.2f}" for n in HEADLINE)
-        + ".",
+        "- ±σ coverage is measured on bodies the calibration never saw.",
         "",
     ]
+    if crossed is not None:
+        lines += [
+            "Calibrated instead on the other half of the scored bodies (cross-fitted, 108 "
+            "each, as before the calibration set existed), MAE chest / waist / hip: "
+            + "; ".join(
+                f"{k.replace('_', '+').replace('|', ' ')} "
+                + " / ".join(f"{np.mean(np.abs(crossed[k]['fused'][n])):.2f}" for n in HEADLINE)
+                for k in (
+                    "front_side|weight",
+                    "front|weight",
+                    "front_side|no weight",
+                    "front|no weight",
+                )  # fmt: skip
+            )
+            + ".",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -558,17 +662,28 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="take the latency from these saved runs (a run on an otherwise idle machine)",
     )
+    ap.add_argument("--calibration-set", action="store_true",
+                    help="fit prior-split bodies for the fusion calibration (--runs defaults "
+                    "to the calibration runs), then stop")  # fmt: skip
     ap.add_argument("--shard", metavar="K/M", help="fit only bodies K, K+M, ... (run M at once)")
     ap.add_argument("--merge", type=Path, nargs="+", metavar="RUNS",
                     help="join the shards' saved runs into --runs, then report")  # fmt: skip
     args = ap.parse_args(argv)
     timing = json.loads(args.timing_runs.read_text())["records"] if args.timing_runs else None
+    if args.calibration_set and args.runs == RUNS:
+        args.runs = CAL_RUNS
     if args.merge:
         parts = [json.loads(p.read_text()) for p in args.merge]
         merged = sorted((r for p in parts for r in p["records"]), key=lambda r: r["index"])
-        saved = {"seed": parts[0]["seed"], "n": parts[0]["n"], "records": merged}
+        saved = {**parts[0], "records": merged}
         args.runs.write_text(json.dumps(saved, indent=0))
+        if args.calibration_set:
+            return 0
         args.report_only = True
+    if args.calibration_set:
+        k, m = (int(x) for x in (args.shard or "0/1").split("/"))
+        run_fits(args.n, args.seed, args.runs, (k, m), bodies_file=CAL_BODIES)
+        return 0
     if args.shard:
         k, m = (int(x) for x in args.shard.split("/"))
         run_fits(args.n, args.seed, args.runs, (k, m))
@@ -578,17 +693,24 @@ def main(argv: list[str] | None = None) -> int:
         records, seed, n = saved["records"], saved["seed"], saved["n"]
     else:
         records, seed, n = run_fits(args.n, args.seed, args.runs), args.seed, args.n
+    cal_saved = json.loads(CAL_RUNS.read_text()) if CAL_RUNS.exists() else None
+    cal_records = cal_saved["records"] if cal_saved else None
     if args.calibrate:
         from bodylens.body import fusion
 
-        cal = calibrate(records)
+        cal = calibrate(cal_records or records)
+        what = (
+            f"{len(cal_records)} prior-split bodies, seed {cal_saved['seed']}"
+            if cal_records
+            else f"{len(records)} scored bodies, seed {seed}"
+        )
         obj = {
-            "source": f"benchmarks/measure_ansur.py --calibrate ({len(records)} bodies, "
-            f"seed {seed})",
+            "source": f"benchmarks/measure_ansur.py --calibrate ({what})",
             "ratio": _round(cal.ratio),
             "offset": _round(cal.offset),
             "sigma": _round(cal.sigma),
             "scale": _round(cal.scale),
+            "stack": cal.stack,
             "corr": {
                 v: {"names": c["names"], "matrix": np.round(c["matrix"], 4).tolist()}
                 for v, c in cal.corr.items()
@@ -596,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         fusion.CALIBRATION_PATH.write_text(json.dumps(obj, indent=1) + "\n")
         print(f"wrote {fusion.CALIBRATION_PATH}")
-    text = report(records, seed, n, timing)
+    text = report(records, seed, n, timing, cal_records)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
