@@ -142,8 +142,9 @@ def stack_correction(model: dict | None, features: dict[str, float]) -> dict[str
 
     Why: the Gaussian fusion is linear in readings whose errors are not quite Gaussian or
     equally biased for every body; a regression of the truth's residual on all readings,
-    fitted on renders of prior-split subjects, takes 10-20 % off the headline girths' error
-    on the scored bodies (docs/BENCHMARKS.md). Inputs are standardised and clipped to ±4 SD
+    fitted on renders of prior-split subjects, takes 13-23 % off the headline girths' error
+    on the scored bodies (docs/BENCHMARKS.md), at some cost in stability on real photos
+    (docs/measurements.md). Inputs are standardised and clipped to ±4 SD
     and each correction to ±3 residual SD, so an unusual photo cannot be pushed far by it."""
     if not model or any(k not in features for k in model["features"]):
         return {}
@@ -236,13 +237,13 @@ def fuse(
             known[name] = (value, sd * max(1.0, z / ROBUST_Z))
     post = conditional_prior(known, sex, noise_corr=cal.noise_correlation(views))
     mode = views if weight_kg is not None else f"{views}_noweight"
+    group = _normalise_sex(sex) or "any"
     means = {n: post[n][0] for n in (*FUSED, "weight")}
     if len(readings) > 1:  # the learned correction of the Gaussian answer
         feats = stack_features({n: means[n] for n in FUSED}, readings, height_cm, weight_kg)
-        model = cal.stack.get(mode, {}).get(_normalise_sex(sex) or "any")
-        for name, delta in stack_correction(model, feats).items():
+        for name, delta in stack_correction(cal.stack.get(mode, {}).get(group), feats).items():
             means[name] += delta
-    scales = cal.scale.get(mode, cal.scale.get(views, {}))
+    scales = cal.scale.get(f"{mode}|{group}", cal.scale.get(mode, cal.scale.get(views, {})))
     table_sigma = table_sigma or {}
     values: dict[str, tuple[float, float]] = {}
     for name, value in table_cm.items():
