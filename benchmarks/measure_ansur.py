@@ -24,8 +24,11 @@ separate calibration set: bodies of ANSUR II *prior-split* subjects
 subjects calibrate nothing. Without that set the numbers are *cross-fitted* (each half of the
 scored bodies by index parity scored with the calibration fitted on the other half).
 
-    PYTHONPATH=src python benchmarks/measure_ansur.py --calibration-set --n 300 --seed 7
+    PYTHONPATH=src python benchmarks/measure_ansur.py --calibration-set --n 600 --seed 7
     PYTHONPATH=src python benchmarks/measure_ansur.py --report-only --calibrate
+
+(The calibration set takes ~35 min on two cores as ``--calibration-set ... --shard 0/2`` and
+``1/2`` with ``--runs`` per shard, joined by ``--calibration-set --merge A B``.)
 """
 
 from __future__ import annotations
@@ -204,11 +207,10 @@ def calibrate(records: list[dict]):
     source = "benchmarks/measure_ansur.py --calibrate"
     cal = fusion.Calibration(ratio, sigma, {}, source, corr, offset)
     # The learned correction of the Gaussian answer, per sex and for an unknown sex; the σ
-    # scale is then fitted on its out-of-fold errors, so it is not flattered by the fit.
+    # scale is then fitted on its out-of-fold errors, so it is not flattered by the fit, and
+    # per sex too (their errors differ, and a calibration set drawn from ANSUR is 2/3 men).
     stack: dict[str, dict[str, dict]] = {}
     scale: dict[str, dict[str, float]] = {}
-    # Per sex too: the two sexes' errors differ, and a calibration set drawn from ANSUR is
-    # two-thirds men.
     for views, with_w in CONFIGS:
         mode = views if with_w else f"{views}_noweight"
         stack[mode] = {}
