@@ -144,8 +144,8 @@ def stack_correction(model: dict | None, features: dict[str, float]) -> dict[str
     equally biased for every body; a regression of the truth's residual on all readings,
     fitted on renders of prior-split subjects, takes 13-23 % off the headline girths' error
     on the scored bodies (docs/BENCHMARKS.md), at some cost in stability on real photos
-    (docs/measurements.md). Inputs are standardised and clipped to ±4 SD
-    and each correction to ±3 residual SD, so an unusual photo cannot be pushed far by it."""
+    (docs/measurements.md). Inputs are standardised and clipped to ±4 SD and each correction
+    to ±3 residual SD, so an unusual photo cannot be pushed far by it."""
     if not model or any(k not in features for k in model["features"]):
         return {}
     x = np.array([features[k] for k in model["features"]], float)
@@ -239,10 +239,10 @@ def fuse(
     mode = views if weight_kg is not None else f"{views}_noweight"
     group = _normalise_sex(sex) or "any"
     means = {n: post[n][0] for n in (*FUSED, "weight")}
-    if len(readings) > 1:  # the learned correction of the Gaussian answer
-        feats = stack_features({n: means[n] for n in FUSED}, readings, height_cm, weight_kg)
-        for name, delta in stack_correction(cal.stack.get(mode, {}).get(group), feats).items():
-            means[name] += delta
+    # The learned correction of the Gaussian answer (none when a reading it needs is missing).
+    feats = stack_features({n: means[n] for n in FUSED}, readings, height_cm, weight_kg)
+    for name, delta in stack_correction(cal.stack.get(mode, {}).get(group), feats).items():
+        means[name] += delta
     scales = cal.scale.get(f"{mode}|{group}", cal.scale.get(mode, cal.scale.get(views, {})))
     table_sigma = table_sigma or {}
     values: dict[str, tuple[float, float]] = {}
