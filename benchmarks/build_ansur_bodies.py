@@ -1,10 +1,15 @@
 """Build the realistic benchmark bodies: Anny fitted to ANSUR II *score-split* subjects.
 
     PYTHONPATH=src python benchmarks/build_ansur_bodies.py [--n 224] [--steps 150]
-    PYTHONPATH=src python benchmarks/build_ansur_bodies.py --split prior --n 1200
+    PYTHONPATH=src python benchmarks/build_ansur_bodies.py --split prior --n 1200 --stratified 600
 
 The second form fits a random draw of *prior-split* subjects instead and learns the fit's
 shape prior from them (src/bodylens/data/shape_prior.json, ``bodylens.body.shape_prior``).
+``--stratified N`` appends N more prior-split subjects (``"draw": "stratified"``), picked like
+the scored ones, for the fusion's calibration set (``measure_ansur.py --calibration-set``): a
+random draw of ANSUR is young, two-thirds men and thin at the BMI extremes, which is where a
+learned correction has least to go on. They do not enter the shape prior. ``--append`` fits
+only those, keeping the random draw already in the file.
 
 Picks subjects stratified by sex, BMI and age from the score split (never the prior split the
 statistics come from), fits Anny's phenotype + local shape controls to each one's stature, mass,
@@ -35,8 +40,11 @@ OUT = Path(__file__).resolve().parent / "data" / "ansur_bodies.json"
 PRIOR_OUT = Path(__file__).resolve().parent / "data" / "ansur_prior_bodies.json"
 
 
-def pick_subjects(data: ansur.AnsurData, n: int, seed: int = 6) -> np.ndarray:
-    """Indices into ``data``: per sex, equal counts from each BMI quintile, spread over age."""
+def pick_subjects(
+    data: ansur.AnsurData, n: int, seed: int = 6, allowed: np.ndarray | None = None
+) -> np.ndarray:
+    """Indices into ``data``: per sex, equal counts from each BMI quintile, spread over age
+    (``allowed``: a mask of the rows that may be picked; the BMI bins use every row)."""
     rng = np.random.default_rng(seed)
     picked = []
     for sex in ansur.SEXES:
@@ -46,6 +54,8 @@ def pick_subjects(data: ansur.AnsurData, n: int, seed: int = 6) -> np.ndarray:
         per_bin = n // 2 // (len(edges) - 1)
         for lo, hi in zip(edges[:-1], edges[1:], strict=True):
             pool = rows[(bmi >= lo) & (bmi <= hi)]
+            if allowed is not None:
+                pool = pool[allowed[pool]]
             age = data.values["age"][pool]
             # Oldest first half, random rest: ANSUR is young, keep its older subjects.
             order = np.argsort(-age + rng.uniform(0, 8, len(pool)))
@@ -67,22 +77,42 @@ def main() -> int:
         help="score: the benchmark bodies; prior: bodies for the fit's learned shape prior",
     )
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--stratified",
+        type=int,
+        default=0,
+        help="prior split: append this many stratified subjects (calibration)",
+    )
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="fit only the --stratified subjects, keep the file's random draw",
+    )
     args = parser.parse_args()
     out = args.out or (OUT if args.split == "score" else PRIOR_OUT)
 
     data = ansur.load_ansur()
     pool = data.subset(ansur.split_masks(data)[args.split])
+    bodies: list[dict] = []
     if args.split == "score":
         subj = pool.subset(pick_subjects(pool, args.n))
     else:  # the prior wants the population as it is: a plain random draw
         rng = np.random.default_rng(7)
-        subj = pool.subset(np.sort(rng.choice(len(pool), min(args.n, len(pool)), replace=False)))
+        drawn = np.sort(rng.choice(len(pool), min(args.n, len(pool)), replace=False))
+        free = np.ones(len(pool), bool)
+        free[drawn] = False
+        extra = pick_subjects(pool, args.stratified, seed=8, allowed=free)[: args.stratified]
+        if args.append:
+            bodies = [b for b in json.loads(out.read_text())["bodies"] if "draw" not in b]
+            drawn = drawn[:0]
+        subj = pool.subset(np.concatenate([drawn, extra]).astype(int))
+        n_random = len(drawn)
     measurer = AnnyMeasurer()
     targets = [n for n in TARGET_SCALE]
-    bodies = []
     t0 = time.time()
     for start in range(0, len(subj), args.batch):
-        part = subj.subset(np.arange(start, min(start + args.batch, len(subj))))
+        stop = min(start + args.batch, len(subj))
+        part = subj.subset(np.arange(start, stop))
         res = fit_subjects(
             measurer, {k: part.values[k] for k in targets}, part.sex, part.values["age"], args.steps
         )
@@ -106,11 +136,14 @@ def main() -> int:
                     "mesh": {k: round(float(v[i]), 2) for k, v in res.measured.items()},
                 }
             )
-        print(f"{len(bodies)}/{len(subj)} bodies, {time.time() - t0:.0f} s, load {os.getloadavg()}")
+            if args.split == "prior" and start + i >= n_random:
+                bodies[-1]["draw"] = "stratified"
+        print(f"{stop}/{len(subj)} bodies, {time.time() - t0:.0f} s, load {os.getloadavg()}")
         write(out, bodies, args.steps, args.split)
     report(bodies)
     if args.split == "prior":
-        shape_prior.PRIOR_FILE.write_text(json.dumps(shape_prior.learn(bodies)) + "\n")
+        random_draw = [b for b in bodies if "draw" not in b]
+        shape_prior.PRIOR_FILE.write_text(json.dumps(shape_prior.learn(random_draw)) + "\n")
         print(f"wrote {shape_prior.PRIOR_FILE}")
     return 0
 

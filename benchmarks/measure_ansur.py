@@ -18,17 +18,23 @@ estimate; and the product table's own definitions applied to the true body, agai
 ``measure`` returns. The size-calculator baseline (``ansur.predict_baseline`` from height,
 weight, sex) is scored on the same bodies against the ANSUR-definition truth.
 
-Calibration of the fusion (reading bias and σ, error correlation, output σ scale) comes from a
-separate calibration set: bodies of ANSUR II *prior-split* subjects
-(``benchmarks/data/ansur_prior_bodies.json``), rendered and measured the same way, so the scored
-subjects calibrate nothing. Without that set the numbers are *cross-fitted* (each half of the
-scored bodies by index parity scored with the calibration fitted on the other half).
+Calibration of the fusion (reading bias and σ, error correlation, output σ scale, learned
+correction) comes from a separate calibration set: bodies of ANSUR II *prior-split* subjects
+(``benchmarks/data/ansur_prior_bodies.json``, built by ``build_ansur_bodies.py --split prior
+--n 1200 --stratified 600``), rendered and measured the same way, so the scored subjects
+calibrate nothing: 600 of the random draw, and the 599 of the stratified draw (picked like the
+scored bodies: half women, BMI extremes and older people over-represented). Without that set
+the numbers are *cross-fitted* (each half of the scored bodies by index parity scored with the
+calibration fitted on the other half).
 
-    PYTHONPATH=src python benchmarks/measure_ansur.py --calibration-set --n 600 --seed 7
+    PYTHONPATH=src python benchmarks/measure_ansur.py --calibration-set --n 600 --seed 7 --runs A
+    PYTHONPATH=src python benchmarks/measure_ansur.py --calibration-set --stratified --seed 9 \
+        --runs B
+    PYTHONPATH=src python benchmarks/measure_ansur.py --calibration-set --merge A B
     PYTHONPATH=src python benchmarks/measure_ansur.py --report-only --calibrate
 
-(The calibration set takes ~35 min on two cores as ``--calibration-set ... --shard 0/2`` and
-``1/2`` with ``--runs`` per shard, joined by ``--calibration-set --merge A B``.)
+(Each half takes ~35 min on two cores as two shards, ``--shard 0/2`` and ``1/2`` with their own
+``--runs``; list every shard's runs after ``--merge``.)
 """
 
 from __future__ import annotations
@@ -97,11 +103,22 @@ def render_views(model, body: dict, rng: np.random.Generator) -> tuple[np.ndarra
 
 
 def run_fits(
-    n: int, seed: int, out: Path, shard: tuple[int, int] = (0, 1), bodies_file: Path = BODIES
+    n: int,
+    seed: int,
+    out: Path,
+    shard: tuple[int, int] = (0, 1),
+    bodies_file: Path = BODIES,
+    exclude: frozenset[int] = frozenset(),
+    stratified: bool = False,
 ) -> list[dict]:
     """Render and measure ``n`` bodies of ``bodies_file``; one record per body (saved after
     each body). ``shard`` (k, m): measure only every m-th body from the k-th; every body is
-    still rendered in order, so each shard sees the very photos a single run would."""
+    still rendered in order, so each shard sees the very photos a single run would. Bodies
+    whose index is in ``exclude`` (already measured in another run) are rendered, not measured.
+
+    ``stratified``: measure every body of the file's stratified draw instead (``n`` unused),
+    each rendered with its own random stream (``seed``, index), so that a shard renders only
+    its own bodies."""
     from bodylens.body import measurements
     from bodylens.body.api import measure
     from bodylens.body.model import get_body_model
@@ -109,15 +126,22 @@ def run_fits(
 
     bodies = json.loads(bodies_file.read_text())["bodies"]
     rng = np.random.default_rng(seed)
-    pick = sorted(rng.choice(len(bodies), size=min(n, len(bodies)), replace=False).tolist())
+    if stratified:
+        pick = [i for i, b in enumerate(bodies) if b.get("draw") == "stratified"]
+        n = len(pick)
+        pick = [i for k, i in enumerate(pick) if k % shard[1] == shard[0] and i not in exclude]
+        shard = (0, 1)
+    else:
+        pick = sorted(rng.choice(len(bodies), size=min(n, len(bodies)), replace=False).tolist())
     model = get_body_model()
     records: list[dict] = []
     warm = render_views(model, bodies[pick[0]], np.random.default_rng(999))
     measure(warm[0], height_cm=170, side_image=warm[1])  # warm-up, not timed
     for k, i in enumerate(pick):
         b = bodies[i]
-        front, side = render_views(model, b, rng)
-        if k % shard[1] != shard[0]:
+        front, side = render_views(model, b, np.random.default_rng([seed, i]) if stratified
+                                   else rng)  # fmt: skip
+        if k % shard[1] != shard[0] or i in exclude:
             continue
         rest = model.rest_body(b["phenotype"], b["local_changes"])
         table_truth = measurements.compute(model, rest)
@@ -455,8 +479,10 @@ def report(
         "Truth = ANSUR-definition tape measures of the true body (stored with the bodies). "
         + (
             f"The fusion calibration is fitted on a separate **calibration set** of "
-            f"{len(cal_records)} bodies of ANSUR II *prior-split* subjects, rendered and fitted "
-            "the same way (`--calibration-set`), so no scored subject calibrates anything. "
+            f"{len(cal_records)} bodies of ANSUR II *prior-split* subjects ({_draws(cal_records)}"
+            "; the stratified ones picked like the scored bodies: half women, BMI extremes and "
+            "older people over-represented), rendered and fitted the same way "
+            "(`--calibration-set`), so no scored subject calibrates anything. "
             if cal_records
             else "Numbers are **cross-fitted** (fusion calibration fitted on the other half of "
             "the bodies). "
@@ -676,6 +702,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="fit prior-split bodies for the fusion calibration (--runs defaults "
                     "to the calibration runs), then stop")  # fmt: skip
     ap.add_argument("--shard", metavar="K/M", help="fit only bodies K, K+M, ... (run M at once)")
+    ap.add_argument("--exclude", type=Path, nargs="+", metavar="RUNS", default=[],
+                    help="do not measure the bodies already in these saved runs")  # fmt: skip
+    ap.add_argument("--stratified", action="store_true",
+                    help="with --calibration-set: measure the stratified draw "
+                    "(build_ansur_bodies.py --stratified)")  # fmt: skip
     ap.add_argument("--merge", type=Path, nargs="+", metavar="RUNS",
                     help="join the shards' saved runs into --runs, then report")  # fmt: skip
     args = ap.parse_args(argv)
@@ -685,14 +716,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         parts = [json.loads(p.read_text()) for p in args.merge]
         merged = sorted((r for p in parts for r in p["records"]), key=lambda r: r["index"])
-        saved = {**parts[0], "records": merged}
+        if args.calibration_set:  # which draw each body is from, for the report
+            bodies = json.loads(CAL_BODIES.read_text())["bodies"]
+            for r in merged:
+                r["draw"] = bodies[r["index"]].get("draw", "random")
+        saved = {
+            **parts[0],
+            "records": merged,
+            "parts": [
+                {"seed": p["seed"], "n": p["n"], "records": len(p["records"])} for p in parts
+            ],
+        }
         args.runs.write_text(json.dumps(saved, indent=0))
         if args.calibration_set:
             return 0
         args.report_only = True
     if args.calibration_set:
         k, m = (int(x) for x in (args.shard or "0/1").split("/"))
-        run_fits(args.n, args.seed, args.runs, (k, m), bodies_file=CAL_BODIES)
+        done = frozenset(r["index"] for p in args.exclude
+                         for r in json.loads(p.read_text())["records"])  # fmt: skip
+        run_fits(args.n, args.seed, args.runs, (k, m), CAL_BODIES, done, args.stratified)
         return 0
     if args.shard:
         k, m = (int(x) for x in args.shard.split("/"))
@@ -710,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
 
         cal = calibrate(cal_records or records)
         what = (
-            f"{len(cal_records)} prior-split bodies, seed {cal_saved['seed']}"
+            f"{len(cal_records)} prior-split bodies, {_draws(cal_records)}"
             if cal_records
             else f"{len(records)} scored bodies, seed {seed}"
         )
@@ -733,6 +776,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     return 0
+
+
+def _draws(records: list[dict]) -> str:
+    """How many calibration bodies came from each draw of ``build_ansur_bodies.py``."""
+    stratified = sum(r.get("draw") == "stratified" for r in records)
+    return f"{len(records) - stratified} of a random draw, {stratified} stratified"
 
 
 def _round(d: dict) -> dict:

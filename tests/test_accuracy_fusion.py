@@ -14,6 +14,7 @@ from bodylens.body import fusion
 from bodylens.body.ansur import predict_baseline, shipped_models
 
 BODIES = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "ansur_bodies.json"
+CAL_RUNS = BODIES.with_name("measure_ansur_calibration_runs.json")
 
 
 def _readings(chest: float, waist: float, hip: float) -> dict[str, float]:
@@ -145,6 +146,24 @@ def test_shipped_calibration_is_sane():
             for name, coef in model["coef"].items():
                 assert len(coef) == len(model["features"]) and np.isfinite(coef).all()
                 assert 0.05 < model["residual_sd"][name] < 10.0, (mode, group, name)
+
+
+@pytest.mark.skipif(not CAL_RUNS.is_file(), reason="calibration runs missing")
+def test_calibration_set_never_holds_a_scored_subject():
+    """The shipped calibration was fitted on prior-split subjects only, each once, so the
+    benchmark's scored bodies judge a fusion that never saw them; and on both sexes across
+    the BMI range the scored set spans."""
+    from bodylens.body.ansur import split_of
+
+    records = json.loads(CAL_RUNS.read_text())["records"]
+    scored = {b["subject_id"] for b in json.loads(BODIES.read_text())["bodies"]}
+    subjects = [r["subject_id"] for r in records]
+    assert len(set(subjects)) == len(subjects) >= 600
+    assert not scored & set(subjects)
+    assert all(split_of(r["subject_id"], r["sex"]) == "prior" for r in records)
+    for sex in ("male", "female"):
+        bmi = [r["weight_kg"] / (r["height_cm"] / 100) ** 2 for r in records if r["sex"] == sex]
+        assert len(bmi) >= 150 and min(bmi) < 20 and max(bmi) > 35, sex
 
 
 @pytest.mark.skipif(not BODIES.is_file(), reason="benchmark bodies missing")
