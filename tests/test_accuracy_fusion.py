@@ -12,6 +12,7 @@ import pytest
 
 from bodylens.body import fusion
 from bodylens.body.ansur import predict_baseline, shipped_models
+from bodylens.body.measurements import TABLE
 
 BODIES = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "ansur_bodies.json"
 CAL_RUNS = BODIES.with_name("measure_ansur_calibration_runs.json")
@@ -146,6 +147,41 @@ def test_shipped_calibration_is_sane():
             for name, coef in model["coef"].items():
                 assert len(coef) == len(model["features"]) and np.isfinite(coef).all()
                 assert 0.05 < model["residual_sd"][name] < 10.0, (mode, group, name)
+            # The returned values' model: every table measurement but the (given) height,
+            # each with its own value as last input and a σ scale.
+            table = cal.table[mode][group]
+            assert table["features"] == model["features"]
+            assert set(table["coef"]) == {m.name for m in TABLE} - {"height"}
+            for name, coef in table["coef"].items():
+                assert len(coef) == len(table["features"]) + 1 == len(table["mean"]) + 1
+                assert table["own_sd"][name] > 0
+                assert 0.05 <= table["scale"][name] <= 4.0, (mode, group, name)
+
+
+@pytest.mark.skipif(not CAL_RUNS.is_file(), reason="calibration runs missing")
+def test_returned_values_are_corrected_independently_of_what_else_was_asked():
+    """The table model corrects each returned value from the shared readings and its own value
+    only: asking for chest alone or for everything gives the same chest. And it does correct
+    (the underbust, which the ANSUR prior does not hold, moves), with its own σ."""
+    from dataclasses import replace
+
+    from bodylens.body.measurements import BY_NAME
+
+    cal = fusion.calibration()
+    run = json.loads(CAL_RUNS.read_text())["records"][5]["runs"]["front"]
+    table = run["photo_table_cm"]
+    kw = dict(height_cm=172.0, weight_kg=None, sex="female", views="front", cal=cal,
+              table_sigma={n: BY_NAME[n].sigma_cm for n in table})  # fmt: skip
+    everything = fusion.fuse(table, run["photo_ansur_cm"], **kw).values
+    for ask in (["chest_girth"], ["underbust_girth", "knee_girth"]):
+        alone = fusion.fuse({n: table[n] for n in ask}, run["photo_ansur_cm"], **kw).values
+        assert alone == {n: everything[n] for n in ask}
+    carried = fusion.fuse(table, run["photo_ansur_cm"], **{**kw, "cal": replace(cal, table={})})
+    assert everything["underbust_girth"][0] != pytest.approx(carried.values["underbust_girth"][0])
+    model = cal.table["front_noweight"]["female"]
+    assert everything["knee_girth"][1] == pytest.approx(
+        BY_NAME["knee_girth"].sigma_cm * model["scale"]["knee_girth"]
+    )
 
 
 @pytest.mark.skipif(not CAL_RUNS.is_file(), reason="calibration runs missing")

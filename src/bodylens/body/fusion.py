@@ -92,6 +92,9 @@ class Calibration:
     # mode ("front", "front_noweight", ...) -> sex ("male", "female", "any") -> correction
     # model (see ``stack_correction``); absent: the Gaussian answer as it is.
     stack: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # The same for the values ``measure`` returns (the table's definitions), each model with
+    # its σ scale per measurement; absent: the ANSUR correction carried over, as it is.
+    table: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def corrected(self, views: str, name: str, reading: float) -> tuple[float, float] | None:
         """A photo reading with the fit's size bias removed, and its σ (None: uncalibrated)."""
@@ -120,6 +123,7 @@ def calibration() -> Calibration:
         obj.get("corr", {}),
         obj.get("offset", {}),
         obj.get("stack", {}),
+        obj.get("table", {}),
     )
 
 
@@ -136,22 +140,34 @@ def stack_features(
     return out
 
 
-def stack_correction(model: dict | None, features: dict[str, float]) -> dict[str, float]:
+def stack_correction(
+    model: dict | None, features: dict[str, float], own: dict[str, float] | None = None
+) -> dict[str, float]:
     """Additive corrections (cm; kg for weight) to the Gaussian answer from a ridge model
     fitted on the calibration set (``benchmarks/measure_ansur.py --calibrate``).
 
+    ``own`` (a table model, ``Calibration.table``): each measurement's own table value, the
+    last input of its regression (standardised by ``own_mean``/``own_sd``); a measurement
+    without one is not corrected. So a value never depends on which others were asked for.
+
     Why: the Gaussian fusion is linear in readings whose errors are not quite Gaussian or
     equally biased for every body; a regression of the truth's residual on all readings,
-    fitted on renders of prior-split subjects, takes 13-23 % off the headline girths' error
+    fitted on renders of prior-split subjects, takes 3-25 % off the headline girths' error
     on the scored bodies (docs/BENCHMARKS.md), at some cost in stability on real photos
     (docs/measurements.md). Inputs are standardised and clipped to ±4 SD and each correction
     to ±3 residual SD, so an unusual photo cannot be pushed far by it."""
     if not model or any(k not in features for k in model["features"]):
         return {}
-    x = np.array([features[k] for k in model["features"]], float)
-    z = np.clip((x - np.asarray(model["mean"])) / np.asarray(model["sd"]), -4.0, 4.0)
+    shared = [features[k] for k in model["features"]]
     out = {}
     for name, coef in model["coef"].items():
+        if own is not None and name not in own:
+            continue
+        x, mean, sd = shared, model["mean"], model["sd"]
+        if own is not None:
+            x = [*x, own[name]]
+            mean, sd = [*mean, model["own_mean"][name]], [*sd, model["own_sd"][name]]
+        z = np.clip((np.asarray(x, float) - mean) / np.asarray(sd), -4.0, 4.0)
         limit = 3.0 * model["residual_sd"][name]
         out[name] = float(np.clip(model["intercept"][name] + z @ np.asarray(coef), -limit, limit))
     return out
@@ -248,12 +264,18 @@ def fuse(
     values: dict[str, tuple[float, float]] = {}
     for name, value in table_cm.items():
         if name in FUSED and name in readings:
-            values[name] = (
-                value + means[name] - readings[name],
-                post[name][1] * scales.get(name, 1.0),
-            )
+            values[name] = (value + means[name] - readings[name], post[name][1])
         else:
-            values[name] = (value, table_sigma.get(name, 2.0) * scales.get(name, 1.0))
+            values[name] = (value, table_sigma.get(name, 2.0))
+    # The learned correction of the returned (table-definition) values, with their own σ scale;
+    # without one, the ANSUR σ scale stands in for the same measurement.
+    table_model = cal.table.get(mode, {}).get(group)
+    deltas = stack_correction(table_model, feats, own={n: v[0] for n, v in values.items()})
+    for name, (value, sd) in values.items():
+        if table_model and name in table_model["scale"]:
+            values[name] = (value + deltas.get(name, 0.0), sd * table_model["scale"][name])
+        else:
+            values[name] = (value, sd * scales.get(name, 1.0))
     if weight_kg is not None:
         mass = (float(weight_kg), 0.0)
         bmi = (mass[0] / (height_cm / 100.0) ** 2, 0.0)
