@@ -13,9 +13,10 @@ correction the prior makes in ANSUR terms is carried over to the table's value o
 measurement on the same body: ``table + (fused_ansur − photo_ansur)``.
 
 Calibration: the photo readings' bias and σ per measurement and per view set ("front",
-"front_side"; photo readings of a fitted body run systematically small or large), and the
-final σ scale that makes ±σ cover ~68 %, come from the synthetic ANSUR
-benchmark (``benchmarks/measure_ansur.py --calibrate``) and ship in
+"front_side"; photo readings of a fitted body run systematically small or large), the learned
+corrections of the ANSUR answer and of the returned table values, and the σ scales that make
+±σ cover ~68 %, come from the calibration set of the synthetic ANSUR benchmark
+(``benchmarks/measure_ansur.py --calibrate``) and ship in
 ``bodylens/data/fusion_calibration.json``; without that file, conservative defaults are used.
 """
 
