@@ -235,24 +235,20 @@ def calibrate(records: list[dict]):
     # scale is then fitted on its out-of-fold errors, so it is not flattered by the fit, and
     # per sex too (their errors differ, and a calibration set drawn from ANSUR is 2/3 men).
     stack: dict[str, dict[str, dict]] = {}
+    table: dict[str, dict[str, dict]] = {}
     scale: dict[str, dict[str, float]] = {}
+    # The values ``measure`` returns (the table's definitions) are corrected in turn, on top of
+    # the ANSUR correction carried over to them (``with_stack`` sees ``stack`` as it fills).
+    with_stack = fusion.Calibration(ratio, sigma, {}, cal.source, corr, offset, stack)
     for views, with_w in CONFIGS:
-        mode = views if with_w else f"{views}_noweight"
-        stack[mode] = {}
+        mode = fusion.mode_of(views, with_w)
+        stack[mode], table[mode] = {}, {}
         for group in ("male", "female", "any"):
             model, oof = _fit_stack(records, cal, views, with_w, group)
             if model:
                 stack[mode][group] = model
             key = mode if group == "any" else f"{mode}|{group}"
             scale[key] = {n: sigma_scale(np.array(e), np.array(s)) for n, (e, s) in oof.items()}
-    # Then the values ``measure`` returns (the table's definitions): the ANSUR correction
-    # carried over to them is corrected in turn, and their σ scaled on its out-of-fold errors.
-    with_stack = fusion.Calibration(ratio, sigma, {}, cal.source, corr, offset, stack)
-    table: dict[str, dict[str, dict]] = {}
-    for views, with_w in CONFIGS:
-        mode = views if with_w else f"{views}_noweight"
-        table[mode] = {}
-        for group in ("male", "female", "any"):
             model = _fit_table(records, cal, with_stack, views, with_w, group)
             if model:
                 table[mode][group] = model
@@ -299,13 +295,24 @@ def _group_rows(records: list[dict], views: str, group: str) -> list[dict]:
             and group in ("any", r["sex"])]  # fmt: skip
 
 
+def _gaussian_inputs(r: dict, views: str, with_w: bool, cal, sex: str | None):
+    """The Gaussian fusion of one record (``cal`` without learned corrections) and the
+    inputs ``fusion.fuse`` gives the learned corrections from it."""
+    from bodylens.body import fusion
+
+    g = _fuse(r, views, with_w, cal, sex=sex)
+    fused = {n: g.ansur[n][0] for n in fusion.FUSED}
+    weight = r["weight_kg"] if with_w else None
+    readings = r["runs"][views]["photo_ansur_cm"]
+    return g, fusion.stack_features(fused, readings, r["height_cm"], weight)
+
+
 def _fit_table(records: list[dict], cal, with_stack, views: str, with_w: bool, group: str):
     """Ridge regression of (table truth − the value ``fuse`` returns without a table model,
     ``with_stack``: the ANSUR correction but no σ scale), per measurement, on
     ``fusion.stack_features`` (from the Gaussian answer ``cal`` gives, as in ``fuse``) plus that
     measurement's own table value; its σ scale from the out-of-fold errors against the
     unscaled σ. Returns the model (JSON-ready, see ``fusion.stack_correction``)."""
-    from bodylens.body import fusion
     from bodylens.body.uncertainty import sigma_scale
 
     rows = _group_rows(records, views, group)
@@ -315,12 +322,8 @@ def _fit_table(records: list[dict], cal, with_stack, views: str, with_w: bool, g
     names = [n for n in rows[0]["truth_table"] if n != "height"]
     shared, own, truth, sds = [], [], [], []
     for r in rows:
-        g = _fuse(r, views, with_w, cal, sex=sex)
+        shared.append(_gaussian_inputs(r, views, with_w, cal, sex)[1])
         f = _fuse(r, views, with_w, with_stack, sex=sex)
-        weight = r["weight_kg"] if with_w else None
-        fused = {n: g.ansur[n][0] for n in fusion.FUSED}
-        shared.append(fusion.stack_features(fused, r["runs"][views]["photo_ansur_cm"],
-                                            r["height_cm"], weight))  # fmt: skip
         own.append([f.values[n][0] for n in names])
         sds.append([f.values[n][1] for n in names])
         truth.append([r["truth_table"][n] for n in names])
@@ -364,12 +367,9 @@ def _fit_stack(records: list[dict], cal, views: str, with_w: bool, group: str):
     targets = [*fusion.FUSED] + ([] if with_w else ["weight"])
     feats, base, sds, truth = [], [], [], []
     for r in rows:
-        f = _fuse(r, views, with_w, cal, sex=sex)
-        fused = {n: f.ansur[n][0] for n in fusion.FUSED}
-        weight = r["weight_kg"] if with_w else None
-        readings = r["runs"][views]["photo_ansur_cm"]
-        feats.append(fusion.stack_features(fused, readings, r["height_cm"], weight))
-        base.append([*fused.values()] + ([] if with_w else [f.mass_kg[0]]))
+        f, features = _gaussian_inputs(r, views, with_w, cal, sex)
+        feats.append(features)
+        base.append([f.ansur[n][0] for n in fusion.FUSED] + ([] if with_w else [f.mass_kg[0]]))
         sds.append([f.ansur[n][1] for n in fusion.FUSED] + ([] if with_w else [f.mass_kg[1]]))
         truth.append([r["truth_ansur_def"][n] for n in targets])
     names = sorted(feats[0])

@@ -128,6 +128,11 @@ def calibration() -> Calibration:
     )
 
 
+def mode_of(views: str, with_weight: bool) -> str:
+    """The calibration's key for a view set with or without a given weight."""
+    return views if with_weight else f"{views}_noweight"
+
+
 def stack_features(
     fused: dict[str, float], readings: dict[str, float], height_cm: float, weight_kg: float | None
 ) -> dict[str, float]:
@@ -253,7 +258,7 @@ def fuse(
             z = abs(value - base[name][0]) / math.hypot(sd, base[name][1])
             known[name] = (value, sd * max(1.0, z / ROBUST_Z))
     post = conditional_prior(known, sex, noise_corr=cal.noise_correlation(views))
-    mode = views if weight_kg is not None else f"{views}_noweight"
+    mode = mode_of(views, weight_kg is not None)
     group = _normalise_sex(sex) or "any"
     means = {n: post[n][0] for n in (*FUSED, "weight")}
     # The learned correction of the Gaussian answer (none when a reading it needs is missing).
