@@ -80,6 +80,54 @@ def test_reduced_fit_model_matches_anny(model):
     assert np.abs(full[model.fit_index] - verts[0].detach().numpy()).max() < 1e-4
 
 
+def test_phenotype_weights_match_anny_with_gradients(model):
+    """The fit's one-shot phenotype interpolation gives Anny's blendshape coefficients and
+    the same gradients, on anchors (a fit starts at 0.5) and at the range ends too."""
+    from anny.models.phenotype import phenotype_blendshape_weights
+
+    from bodylens.body.model import _anchor_dict
+
+    m = model.anny
+    gen = torch.Generator().manual_seed(5)
+    pheno = torch.rand(32, len(model.phenotype_labels), generator=gen)
+    pheno[0] = 0.5
+    pheno[1, 0], pheno[2, 1], pheno[3, 2] = 0.0, 1.0, 1.0
+    anchors = {k: v.float() for k, v in _anchor_dict(m).items()}
+    mask = m.stacked_phenotype_blend_shapes_mask.float()
+    projection = m.phenotype_blendshape_projection.float()
+    ours_in, anny_in = pheno.clone().requires_grad_(), pheno.clone().requires_grad_()
+    ours = model.phenotype_weights(ours_in) @ model.t_pheno_projection
+    theirs = phenotype_blendshape_weights(
+        anny_in, model.phenotype_labels, anchors, mask, extrapolate=False
+    )
+    theirs = theirs @ projection
+    assert float((ours - theirs).abs().max()) < 1e-5
+    weights = torch.randn(ours.shape, generator=gen)
+    (ours * weights).sum().backward()
+    (theirs * weights).sum().backward()
+    assert float(anny_in.grad.abs().max()) > 0.1  # the check has something to compare
+    assert float((ours_in.grad - anny_in.grad).abs().max()) < 1e-4
+
+
+def test_rotvec_to_rotmat_matches_roma_and_is_smooth_at_zero():
+    import roma
+
+    from bodylens.body.model import rotvec_to_rotmat
+
+    gen = torch.Generator().manual_seed(7)
+    v = torch.randn(4, 13, 3, generator=gen)
+    v[0, 0] = 0.0  # a fit's bones start unrotated: the gradient there must be the first order
+    ours_in, roma_in = v.clone().requires_grad_(), v.clone().requires_grad_()
+    ours, theirs = rotvec_to_rotmat(ours_in), roma.rotvec_to_rotmat(roma_in)
+    assert float((ours - theirs).abs().max()) < 1e-5
+    weights = torch.randn(ours.shape, generator=gen)
+    (ours * weights).sum().backward()
+    (theirs * weights).sum().backward()
+    assert torch.isfinite(ours_in.grad).all()
+    assert float((ours_in.grad - roma_in.grad).abs().max()) < 1e-4
+    assert float(ours_in.grad[0, 0].abs().max()) > 0.01
+
+
 def test_grouped_posing_matches_anny_kinematics(model):
     """The fit's 13-group posing must equal Anny's full 104-bone chain for any shape/pose."""
     from bodylens.body.model import FIT_BONES, FIT_LOCAL_CHANGES

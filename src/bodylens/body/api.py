@@ -603,10 +603,9 @@ def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
     ~1 ms) splatted at 256 px and closed over the ~3 px vertex spacing: a fraction of the cost
     of rasterising the full mesh's 27k triangles, for a ratio compared with a 15 % threshold."""
     import cv2
-    import roma
     import torch
 
-    from bodylens.body.fit import _BASE
+    from bodylens.body.fit import _camera_rotation
 
     with torch.no_grad():
         coeffs = model.coefficients(
@@ -614,7 +613,7 @@ def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
             torch.tensor([list(fit.local_changes.values())], dtype=torch.float32),
         )
         verts, _ = model.posed(coeffs, torch.as_tensor(fit.bone_rotvecs, dtype=torch.float32)[None])
-        rot = (_BASE @ roma.rotvec_to_rotmat(torch.as_tensor(fit.root_rotvec)[None].float()))[0]
+        rot = _camera_rotation(torch.as_tensor(fit.root_rotvec)[None].float())[0]
     cam = verts[0].numpy().astype(np.float64) @ rot.numpy().T.astype(np.float64)
     cam = cam + fit.translation
     uv = fit.focal * cam[:, :2] / cam[:, 2:3] + np.array(fit.principal) + fit.mask_shift_px

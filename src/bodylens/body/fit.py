@@ -39,7 +39,13 @@ import numpy as np
 import torch
 
 from bodylens.body import shape_prior
-from bodylens.body.model import COCO_LABELS, FIT_BONES, FIT_LOCAL_CHANGES, AnnyBody
+from bodylens.body.model import (
+    COCO_LABELS,
+    FIT_BONES,
+    FIT_LOCAL_CHANGES,
+    AnnyBody,
+    rotvec_to_rotmat,
+)
 from bodylens.detect.pose import LANDMARK_INDEX, PoseResult
 
 # Assumed focal length over the image's long side (about a 35 mm-equivalent lens).
@@ -341,9 +347,7 @@ _BASE = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 def _camera_rotation(root: torch.Tensor) -> torch.Tensor:
     """Body frame to camera (B, 3, 3) for root rotation vectors (B, 3)."""
-    import roma
-
-    return _BASE @ roma.rotvec_to_rotmat(root)
+    return _BASE @ rotvec_to_rotmat(root)
 
 
 def _project(
@@ -623,8 +627,6 @@ def _image_angle(a: np.ndarray, b: np.ndarray) -> float:
 def _init_limbs(model, params, obs, focal_n, model_eval) -> None:
     """Rotate upper and lower limbs about the viewing axis so their 2D directions match the
     detected keypoints: a good start makes a short optimisation enough."""
-    import roma  # noqa: F401
-
     kp_obs = obs.kp.numpy()
     w = obs.kp_w.numpy()
     names = [a for a, _, _ in _KP_PAIRS]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,9 +201,7 @@ class AnnyBody:
         dense.scatter_add_(1, m.vertex_bone_indices.long(), m.vertex_bone_weights)
         self.t_skin = dense[sub_t].to(f32).contiguous()
         self.t_kp = (kp_weights / kp_weights.sum(1, keepdim=True)).to(f32).contiguous()
-        self.t_projection = m.phenotype_blendshape_projection.to(f32)
-        self.t_pheno_mask = m.stacked_phenotype_blend_shapes_mask.to(f32)
-        self.t_anchors = {k: v.to(f32) for k, v in _anchor_dict(m).items()}
+        self._build_phenotype_weights(m)
         self.kinematic_chain = (m.kinematic_chain_levels, m.kinematic_chain_indices)
         self.fit_bone_index = torch.tensor([self.bone_labels.index(b) for b in FIT_BONES])
         # Pose groups: the root plus each fitted bone. A bone the fit never rotates moves
@@ -279,25 +278,74 @@ class AnnyBody:
             lm[f"sole.{side}"] = int(leg[np.argmin(v[leg, 2])])
         return lm
 
+    def _build_phenotype_weights(self, m) -> None:
+        """Tensors of ``phenotype_weights``: the fitted phenotypes' anchors, which of their
+        columns each blendshape multiplies, and the factor of the phenotypes held at their
+        default (race 1/3 each, cupsize and firmness 0.5) folded into the projection; the
+        blendshapes that factor zeroes are dropped."""
+        from anny.utils.interpolation import linear_interpolation_coefficients
+
+        f32 = torch.float32
+        anchors = {k: v.to(torch.float64) for k, v in _anchor_dict(m).items()}
+        mask = m.stacked_phenotype_blend_shapes_mask.to(torch.float64)  # (K, columns)
+        cols = _phenotype_columns()
+        fixed = torch.ones(mask.shape[1], dtype=torch.float64)
+        for label, where in cols.items():
+            if label in self.phenotype_labels:
+                continue
+            if label == "race":
+                fixed[where] = 1.0 / 3.0
+            else:
+                half = torch.tensor([0.5], dtype=torch.float64)
+                fixed[where] = linear_interpolation_coefficients(half, anchors[label])[0]
+        factor = torch.prod(fixed[None] * mask + (1.0 - mask), dim=1)
+        keep = factor != 0
+        proj = m.phenotype_blendshape_projection.to(torch.float64)
+        self.t_pheno_projection = (factor[keep, None] * proj[keep]).to(f32)
+        fitted = [c for label in self.phenotype_labels for c in cols[label]]
+        self.t_pheno_fmask = mask[keep][:, fitted].to(f32).contiguous()
+        interp = []
+        feature, anchor = [], []
+        for j, label in enumerate(self.phenotype_labels):
+            a = anchors[label]
+            if label == "race" or not torch.allclose(a.diff(), a.diff()[0]):
+                raise ValueError(f"phenotype {label!r}: expected evenly spaced anchors")
+            interp.append([a[0], a[-1], a[1] - a[0], len(a) - 1])
+            feature += [j] * len(a)
+            anchor += list(range(len(a)))
+        self.t_pheno_interp = torch.tensor(interp, dtype=f32).T[:, None, :].unbind(0)
+        self.t_pheno_col_feature = torch.tensor(feature)
+        self.t_pheno_col_anchor = torch.tensor(anchor, dtype=f32)
+
     # ------------------------------------------------------------------------- shape maths
     def coefficients(self, phenotype: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
         """Reduced blendshape coefficients (B, K') for phenotypes (B, 6) in [0, 1] and the
         FIT_LOCAL_CHANGES values (B, L) in [-1, 1]."""
-        from anny.models.phenotype import phenotype_blendshape_weights
-
-        w = phenotype_blendshape_weights(
-            phenotype,
-            self.phenotype_labels,
-            self.t_anchors,
-            self.t_pheno_mask,
-            extrapolate=False,
-        )
-        w = w @ self.t_projection
+        w = self.phenotype_weights(phenotype) @ self.t_pheno_projection
         # Written so both halves get a gradient at exactly zero (torch.relu's is 0 there,
         # which would leave the local changes stuck at their initial value).
         pos = local * (local >= 0).to(local.dtype)
         neg = -local * (local <= 0).to(local.dtype)
         return torch.cat([w, pos, neg], dim=1)
+
+    def phenotype_weights(self, phenotype: torch.Tensor) -> torch.Tensor:
+        """Anny's phenotype blendshape weights (B, K) for the blendshapes the fitted phenotypes
+        reach, times their fixed factors (``t_pheno_projection`` takes them on).
+
+        Anny's own function interpolates every phenotype (fixed ones too) one at a time, ~100
+        small ops that were an eighth of a fit step. Here all fitted phenotypes are
+        interpolated at once, with Anny's conventions (clamped to the anchors; a value on an
+        anchor takes the segment below it, and its gradient), and one product takes each
+        blendshape's factors."""
+        lo, hi, step, last = self.t_pheno_interp
+        t = (phenotype.clamp(lo, hi) - lo) / step  # position in anchor steps, (B, P)
+        seg = (torch.ceil(t.detach()) - 1).clamp(min=torch.zeros_like(last), max=last - 1)
+        alpha = (t - seg)[:, self.t_pheno_col_feature]  # (B, C), one per fitted column
+        seg = seg[:, self.t_pheno_col_feature]
+        k = self.t_pheno_col_anchor
+        w = (1.0 - alpha) * (seg == k) + alpha * (seg + 1 == k)
+        m = self.t_pheno_fmask
+        return (w[:, None, :] * m + (1.0 - m)).prod(-1)
 
     def orientation(self, coeffs: torch.Tensor) -> torch.Tensor:
         """Rest bone orientations (B, J, 3, 3), without gradient.
@@ -336,14 +384,12 @@ class AnnyBody:
     ) -> torch.Tensor:
         """Pose deltas (B, J, 4, 4) from rotation vectors of FIT_BONES (B, nb, 3), in Anny's
         'local-ref' parameterisation (world-aligned axes at each bone)."""
-        import roma
-
         b = bone_rotvecs.shape[0]
         rot = torch.eye(3).repeat(b, len(self.bone_labels), 1, 1)
         rot = rot.index_put((torch.arange(b)[:, None], self.fit_bone_index[None]),
-                            roma.rotvec_to_rotmat(bone_rotvecs))  # fmt: skip
+                            rotvec_to_rotmat(bone_rotvecs))  # fmt: skip
         if root_rotvec is not None:
-            rot = torch.cat([roma.rotvec_to_rotmat(root_rotvec)[:, None], rot[:, 1:]], dim=1)
+            rot = torch.cat([rotvec_to_rotmat(root_rotvec)[:, None], rot[:, 1:]], dim=1)
         zeros = torch.zeros(b, len(self.bone_labels), 3, 1)
         bottom = torch.tensor([0.0, 0.0, 0.0, 1.0]).expand(b, len(self.bone_labels), 1, 4)
         return torch.cat([torch.cat([rot, zeros], dim=-1), bottom], dim=-2)
@@ -429,9 +475,7 @@ class AnnyBody:
         """Posed subsample vertices (B, Vs, 3) and detector keypoints (B, 23, 3): each fitted bone
         turns its group (and, through the chain, its descendants) about its joint centre,
         in world-aligned axes, exactly as Anny's 'local-ref' deltas do."""
-        import roma
-
-        rot = roma.rotvec_to_rotmat(bone_rotvecs)  # (B, nb, 3, 3)
+        rot = rotvec_to_rotmat(bone_rotvecs)  # (B, nb, 3, 3)
         bsz = rot.shape[0]
         # Each group turns about its joint centre c: x -> r (x - c) + c, after its parent's
         # transform; one batched product per depth level of the 13-group chain.
@@ -503,6 +547,31 @@ class AnnyBody:
         """Anny's anatomical COCO(+feet) keypoints (23, 3) of a full-resolution vertex array."""
         w = self.t_kp_coco.numpy().astype(np.float64)
         return w @ vertices[self.fit_index]
+
+
+def rotvec_to_rotmat(rotvec: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices (..., 3, 3) of rotation vectors (..., 3): Rodrigues' formula with
+    sinc terms, exact and smooth through zero (a fit starts its bones there) in half the
+    small ops of ``roma.rotvec_to_rotmat``, which a fit calls twice a step."""
+    theta = torch.linalg.vector_norm(rotvec, dim=-1)[..., None, None]
+    x, y, z = rotvec.unbind(-1)
+    o = torch.zeros_like(x)
+    skew = torch.stack([o, -z, y, z, o, -x, -y, x, o], -1).reshape(*rotvec.shape[:-1], 3, 3)
+    a = torch.sinc(theta / math.pi)  # sin θ / θ
+    b = 0.5 * torch.sinc(theta / (2.0 * math.pi)).square()  # (1 − cos θ) / θ²
+    return torch.eye(3, dtype=rotvec.dtype) + a * skew + b * (skew @ skew)
+
+
+def _phenotype_columns() -> dict[str, list[int]]:
+    """Each phenotype's columns in Anny's stacked variation order (its blendshape mask)."""
+    from anny.models.phenotype import PHENOTYPE_VARIATIONS
+
+    cols, start = {}, 0
+    for label, variations in PHENOTYPE_VARIATIONS.items():
+        names = variations if label != "race" else ["african", "asian", "caucasian"]
+        cols[label] = list(range(start, start + len(names)))
+        start += len(names)
+    return cols
 
 
 def _anchor_dict(m) -> dict[str, torch.Tensor]:

@@ -326,13 +326,11 @@ class ReferenceStature:
 
 def camera_pitch_deg(fit) -> float:
     """How far the fitted camera looks down at the body, in degrees (negative: up)."""
-    import roma
     import torch
 
-    from bodylens.body.fit import _BASE
+    from bodylens.body.fit import _camera_rotation
 
-    root = torch.as_tensor(np.asarray(fit.root_rotvec, np.float32))[None]
-    rot = (_BASE @ roma.rotvec_to_rotmat(root))[0]
+    rot = _camera_rotation(torch.as_tensor(np.asarray(fit.root_rotvec, np.float32))[None])[0]
     return float(np.degrees(np.arcsin(-float(rot[2, 2]))))
 
 
@@ -358,13 +356,12 @@ def stature_from_reference(model, fit, ref: ReferenceScale) -> ReferenceStature:
     trunk in that image row).
     """
     import cv2
-    import roma
     import torch
 
-    from bodylens.body.fit import _BASE
+    from bodylens.body.fit import _camera_rotation
 
     verts = model.posed_full(fit.phenotype, fit.local_changes, fit.bone_rotvecs)
-    rot = (_BASE @ roma.rotvec_to_rotmat(torch.as_tensor(fit.root_rotvec)[None].float()))[0]
+    rot = _camera_rotation(torch.as_tensor(fit.root_rotvec)[None].float())[0]
     cam = verts @ rot.numpy().T.astype(np.float64) + fit.translation
     z = cam[:, 2]
     uv = fit.focal * cam[:, :2] / cam[:, 2:3] + np.array(fit.principal)
