@@ -103,6 +103,18 @@ def render_views(model, body: dict, rng: np.random.Generator) -> tuple[np.ndarra
     return images[0], images[1]
 
 
+def fit_settings() -> dict:
+    """The fit's optimisation settings, saved with the runs: a calibration measured with
+    other settings no longer describes the readings it corrects."""
+    from bodylens.body import fit
+
+    return {"iterations": list(fit.ITERATIONS), "lr_final": fit.LR_FINAL}
+
+
+# What runs saved before the settings were recorded were measured with.
+OLD_FIT = {"iterations": [40, 80, 80], "lr_final": 0.3}
+
+
 def run_fits(
     n: int,
     seed: int,
@@ -188,8 +200,8 @@ def run_fits(
         )
         truth = " ".join(f"{n.split('_')[0]}={b['mesh'][n]:.1f}" for n in HEADLINE)
         print(f"[{k}] body {i} {b['sex']}: {line} | truth {truth}", flush=True)
-        out.write_text(json.dumps({"seed": seed, "n": n, "bodies": bodies_file.name,
-                                   "records": records}, indent=0))  # fmt: skip
+        saved = {"seed": seed, "n": n, "bodies": bodies_file.name, "fit": fit_settings()}
+        out.write_text(json.dumps({**saved, "records": records}, indent=0))
     return records
 
 
@@ -521,7 +533,10 @@ def report(
     n: int,
     timing: list[dict] | None = None,
     cal_records: list[dict] | None = None,
+    fits: tuple[dict, dict] | None = None,
 ) -> str:
+    """The report; ``fits``: the fit settings of the scored runs and of the calibration runs
+    (said when they differ)."""
     from bodylens.body.uncertainty import coverage
 
     sc = score(records, cal_records)
@@ -587,6 +602,18 @@ def report(
         "from all the readings (breadths and depths too), the height and the weight "
         "(`fusion.stack_correction`), and the posterior σ is scaled to cover 68 %.",
         "",
+        *(
+            [
+                f"**The calibration set was measured with another fit** ({_fit_words(fits[1])}; "
+                f"these bodies: {_fit_words(fits[0])}): the calibration describes that fit's "
+                "readings, and "
+                "these numbers are what the shipped pair does until the calibration set is "
+                "re-measured (`--calibration-set`, then `--calibrate`).",
+                "",
+            ]
+            if fits and fits[0] != fits[1]
+            else []
+        ),
         "Photos are fitted in a canonical orientation (`body.api.canonical_orientation`: a "
         "photo and its mirror image are fitted as the same pixels), so about half of these "
         "renders are fitted mirrored; fitting *every* render mirrored moved the fused MAE by "
@@ -594,8 +621,8 @@ def report(
         "MediaPipe puts its landmarks (learned on prior-split renders, "
         "`benchmarks/build_landmark_regressor.py`).",
         "",
-        "The same fits scored before the calibration set and the learned correction existed "
-        "(Gaussian fusion only, cross-fitted on the scored bodies), chest / waist / hip: "
+        "Before the calibration set and the learned correction existed, the fits of the time "
+        "(Gaussian fusion only, cross-fitted on the scored bodies) scored, chest / waist / hip: "
         "front+side with weight 2.12 / 1.94 / 1.43, without weight 2.52 / 2.16 / 1.85; front "
         "with weight 2.36 / 2.49 / 1.46, without weight 3.29 / 3.46 / 2.13.",
         "",
@@ -840,6 +867,7 @@ def main(argv: list[str] | None = None) -> int:
         records, seed, n = saved["records"], saved["seed"], saved["n"]
     else:
         records, seed, n = run_fits(args.n, args.seed, args.runs), args.seed, args.n
+        saved = {"fit": fit_settings()}
     cal_saved = json.loads(CAL_RUNS.read_text()) if CAL_RUNS.exists() else None
     cal_records = cal_saved["records"] if cal_saved else None
     if args.calibrate:
@@ -866,11 +894,19 @@ def main(argv: list[str] | None = None) -> int:
         }
         fusion.CALIBRATION_PATH.write_text(json.dumps(obj, indent=1) + "\n")
         print(f"wrote {fusion.CALIBRATION_PATH}")
-    text = report(records, seed, n, timing, cal_records)
+    fits = None
+    if cal_saved:
+        fits = (saved.get("fit", OLD_FIT), cal_saved.get("fit", OLD_FIT))
+    text = report(records, seed, n, timing, cal_records, fits)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     return 0
+
+
+def _fit_words(settings: dict) -> str:
+    steps = "/".join(str(i) for i in settings["iterations"])
+    return f"stages of {steps} steps, each ending at {settings['lr_final']:g} of its rate"
 
 
 def _draws(records: list[dict]) -> str:
