@@ -606,9 +606,8 @@ def report(
             [
                 f"**The calibration set was measured with another fit** ({_fit_words(fits[1])}; "
                 f"these bodies: {_fit_words(fits[0])}): the calibration describes that fit's "
-                "readings, and "
-                "these numbers are what the shipped pair does until the calibration set is "
-                "re-measured (`--calibration-set`, then `--calibrate`).",
+                "readings, and these numbers are what the shipped pair does until the "
+                "calibration set is re-measured (`--calibration-set`, then `--calibrate`).",
                 "",
             ]
             if fits and fits[0] != fits[1]

@@ -568,9 +568,8 @@ def _phenotype_columns() -> dict[str, list[int]]:
 
     cols, start = {}, 0
     for label, variations in PHENOTYPE_VARIATIONS.items():
-        names = variations if label != "race" else ["african", "asian", "caucasian"]
-        cols[label] = list(range(start, start + len(names)))
-        start += len(names)
+        cols[label] = list(range(start, start + len(variations)))
+        start += len(variations)
     return cols
 
 
