@@ -307,8 +307,8 @@ class AnnyBody:
         interp = []
         feature, anchor = [], []
         for j, label in enumerate(self.phenotype_labels):
-            a = anchors[label]
-            if label == "race" or not torch.allclose(a.diff(), a.diff()[0]):
+            a = anchors.get(label)
+            if a is None or not torch.allclose(a.diff(), a.diff()[0]):
                 raise ValueError(f"phenotype {label!r}: expected evenly spaced anchors")
             interp.append([a[0], a[-1], a[1] - a[0], len(a) - 1])
             feature += [j] * len(a)
