@@ -79,3 +79,27 @@ def test_side_photo_without_a_person_is_refused(photos):
     blank = np.full((800, 600, 3), 200, np.uint8)
     with pytest.raises(Unprocessable, match="side photo"):
         measure(photos[0], side_image=blank, height_cm=photos[3], measures=["waist"])
+
+
+def test_side_failed_reads_the_side_silhouette_terms():
+    from bodylens.body.views import SIDE_FAILED_LOSS, TwoViewFit
+
+    def two(outline: float, inside: float) -> TwoViewFit:
+        losses = {"side_outline": outline, "side_inside": inside, "side_keypoints": 5.0}
+        return TwoViewFit(None, np.zeros(3), np.zeros(3), 0.0, losses)  # type: ignore[arg-type]
+
+    assert not two(0.02, 0.03).side_failed  # keypoints alone do not fail a side fit
+    assert two(SIDE_FAILED_LOSS * 0.6, SIDE_FAILED_LOSS * 0.6).side_failed
+
+
+def test_a_side_fit_that_misses_its_silhouette_is_not_used(photos, monkeypatch):
+    from bodylens.body import views
+
+    front, side, body, height = photos
+    monkeypatch.setattr(views, "SIDE_FAILED_LOSS", -1.0)  # every joint fit counts as failed
+    res = measure(front, side_image=side, height_cm=height, sex=body["sex"],
+                  measures=["chest", "waist", "hips"])  # fmt: skip
+    assert "side_joint" in res.timings  # the side photo was fitted ...
+    assert res.body["fusion"]["views"] == "front"  # ... and then left out, saying so
+    assert any(w.startswith("side photo: no body matching") for w in res.warnings)
+    assert set(res.values) == {"chest", "waist", "hips"}

@@ -404,9 +404,12 @@ def measure(
             model, fit, pose, mask, ref, stature_m, height_cm, sex, timings, warnings, step,
             prior_scale,
         )  # fmt: skip
+    views = "front"
     if side_rgb is not None:  # issue 6: refine the shape on the side photo too
-        fit = _fit_side(model, fit, pose, mask, side_rgb, stature_m, sex, timings, warnings,
+        two = _fit_side(model, fit, pose, mask, side_rgb, stature_m, sex, timings, warnings,
                         fit_under_clothing, skip)  # fmt: skip
+        if two is not None:
+            fit, views = two, "front_side"
 
     # --- measure on the neutral standing pose
     step(0.92, "measuring")
@@ -426,7 +429,7 @@ def measure(
     prior_sigma = 0.0 if scale_source != "reference" else REFERENCE_SCALE_SIGMA * prior_height
     cm, sigmas, fused = fusion.apply(
         rest.vertices, rest.bone_heads, cm, height_cm=prior_height, weight_kg=weight_kg, sex=sex,
-        views="front" if side_rgb is None else "front_side",
+        views=views,
         table_sigma={n: BY_NAME[n].sigma_cm for n in cm}, height_sigma_cm=prior_sigma,
     )  # fmt: skip
     timings["measure"] = time.perf_counter() - t
@@ -636,7 +639,9 @@ def _fit_side(
     model, fit, pose, mask, side_rgb, stature_m, sex, timings, warnings, under_clothing, skip
 ):
     """Issue 6: detect the person in the side photo and refine the fit on both views; with
-    ``under_clothing``, under the garments of each view (``skip``: the front photo's)."""
+    ``under_clothing``, under the garments of each view (``skip``: the front photo's).
+    None, with a warning, when the joint fit could not match the side photo's silhouette
+    (``TwoViewFit.side_failed``): the front photo's fit stands alone then."""
     from bodylens.body.views import fit_two_views
 
     side_pose, side_mask = _find_person(side_rgb, "side photo", timings, warnings)
@@ -646,6 +651,13 @@ def _fit_side(
     two = fit_two_views(model, pose, mask, side_pose, side_mask, stature_m=stature_m, sex=sex,
                         front_fit=fit, front_skip=skip, side_skip=side_skip)  # fmt: skip
     timings.update({k: v for k, v in two.front.timings.items() if k.startswith("side")})
+    if two.side_failed:
+        warnings.append(
+            "side photo: no body matching the front photo fits its outline (is it the same "
+            "person, standing side-on with the arms down?); the measurements come from the "
+            "front photo alone"
+        )
+        return None
     if two.side_keypoint_error > 0.05:
         warnings.append("side photo: the body fit is poor (keypoints far from the fitted body)")
     return two.front
