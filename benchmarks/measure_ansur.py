@@ -188,6 +188,7 @@ def run_fits(
                 "sigma": {d.name: d.uncertainty_cm for d in res.details},
                 "photo_table_cm": fused["photo_table_cm"],
                 "photo_ansur_cm": fused["photo_ansur_cm"],
+                "fused_views": fused["views"],  # "front" when the side photo was not used
                 "warnings": res.warnings,
             }
         records.append(rec)
@@ -220,7 +221,7 @@ def calibrate(records: list[dict]):
     sigma: dict[str, dict[str, float]] = {}
     corr: dict[str, dict] = {}
     for views in fusion.VIEWS:
-        ok = [r for r in records if "photo_ansur_cm" in r["runs"].get(views, {})]
+        ok = [r for r in records if _read_with(r, views)]
         ratio[views], offset[views] = {}, {}
         sigma[views] = dict(fusion._DEFAULT_SIGMA[views])
         for name in (*fusion.READINGS, "weight"):
@@ -302,9 +303,15 @@ def _cv_ridge(z: np.ndarray, y: np.ndarray, fold: np.ndarray) -> tuple[float, np
     return best, oof[best]
 
 
+def _read_with(r: dict, views: str) -> bool:
+    """Whether the record has readings fitted on ``views`` (a failed side fit falls back to
+    the front photo alone: those readings calibrate nothing of the two-view fit)."""
+    run = r["runs"].get(views, {})
+    return "photo_ansur_cm" in run and run.get("fused_views", views) == views
+
+
 def _group_rows(records: list[dict], views: str, group: str) -> list[dict]:
-    return [r for r in records if "photo_ansur_cm" in r["runs"].get(views, {})
-            and group in ("any", r["sex"])]  # fmt: skip
+    return [r for r in records if _read_with(r, views) and group in ("any", r["sex"])]
 
 
 def _gaussian_inputs(r: dict, views: str, with_w: bool, cal, sex: str | None):
@@ -436,7 +443,7 @@ def _fuse(rec: dict, views: str, with_weight: bool, cal, sex: str | None | bool 
         height_cm=rec["height_cm"],
         weight_kg=rec["weight_kg"] if with_weight else None,
         sex=rec["sex"] if sex is True else sex,
-        views=views,
+        views=run.get("fused_views", views),  # as measure fused it
         table_sigma={n: BY_NAME[n].sigma_cm for n in run["photo_table_cm"]},  # as measure does
         cal=cal,
     )
@@ -552,6 +559,11 @@ def report(
         ]
         for v in ("front", "front_side")
     }
+    fell_back = [
+        f"body {r['index']}"
+        for r in records
+        if r["runs"].get("front_side", {}).get("fused_views", "front_side") == "front"
+    ]
     # Latency from a separate run on an idle machine when given (the accuracy run may share
     # the machine with other jobs and use one torch thread).
     t_ok = {v: [r for r in (timing or records) if "values" in r["runs"].get(v, {})] for v in ok}
@@ -576,6 +588,9 @@ def report(
         "side (90° yaw), varied pose/camera/background, measured from pixels by "
         "`bodylens.measure` with the true height and sex. Refused: "
         + (", ".join(f"{v}: {len(x)}" for v, x in refused.items() if x) or "none")
+        + f". Side photo left out after a failed side fit (measured from the front photo "
+        f"alone, as `measure` does, and scored in the front+side rows): {len(fell_back)}"
+        + (f" ({', '.join(fell_back)})" if fell_back else "")
         + ".",
         "",
         "Truth = ANSUR-definition tape measures of the true body (stored with the bodies). "
