@@ -144,8 +144,9 @@ def run_fits(
         n = len(pick)
         pick = [i for k, i in enumerate(pick) if k % shard[1] == shard[0] and i not in exclude]
         shard = (0, 1)
-    else:
-        pick = sorted(rng.choice(len(bodies), size=min(n, len(bodies)), replace=False).tolist())
+    else:  # the random draw only: the stratified bodies have their own run, and none twice
+        pool = [i for i, b in enumerate(bodies) if b.get("draw") != "stratified"]
+        pick = sorted(pool[j] for j in rng.choice(len(pool), size=min(n, len(pool)), replace=False))
     model = get_body_model()
     records: list[dict] = []
     warm = render_views(model, bodies[pick[0]], np.random.default_rng(999))
