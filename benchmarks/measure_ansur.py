@@ -190,6 +190,7 @@ def run_fits(
                 "photo_table_cm": fused["photo_table_cm"],
                 "photo_ansur_cm": fused["photo_ansur_cm"],
                 "fused_views": fused["views"],  # "front" when the side photo was not used
+                **({"side_fit": res.body["side"]} if "side" in res.body else {}),
                 "warnings": res.warnings,
             }
         records.append(rec)

@@ -60,6 +60,9 @@ def test_front_and_side_photos_are_fitted_together(photos):
                   measures=["chest", "waist", "hips"])  # fmt: skip
     assert one.body["fusion"]["views"] == "front"
     assert two.body["fusion"]["views"] == "front_side"
+    assert "side" not in one.body
+    assert two.body["side"]["used"] is True
+    assert 0 < two.body["side"]["silhouette_loss"] < two.body["side"]["silhouette_loss_limit"]
     assert "side_joint" in two.timings and "side_pose" in two.timings
     assert not any("not used" in w for w in two.warnings)
     # The side photo changes the fitted shape (depth is now observed) ...
@@ -101,5 +104,7 @@ def test_a_side_fit_that_misses_its_silhouette_is_not_used(photos, monkeypatch):
                   measures=["chest", "waist", "hips"])  # fmt: skip
     assert "side_joint" in res.timings  # the side photo was fitted ...
     assert res.body["fusion"]["views"] == "front"  # ... and then left out, saying so
+    assert res.body["side"]["used"] is False
+    assert res.body["side"]["silhouette_loss"] > res.body["side"]["silhouette_loss_limit"]
     assert any(w.startswith("side photo: no body matching") for w in res.warnings)
     assert set(res.values) == {"chest", "waist", "hips"}

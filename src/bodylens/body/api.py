@@ -404,10 +404,10 @@ def measure(
             model, fit, pose, mask, ref, stature_m, height_cm, sex, timings, warnings, step,
             prior_scale,
         )  # fmt: skip
-    views = "front"
+    views, side_body = "front", None
     if side_rgb is not None:  # issue 6: refine the shape on the side photo too
-        two = _fit_side(model, fit, pose, mask, side_rgb, stature_m, sex, timings, warnings,
-                        fit_under_clothing, skip)  # fmt: skip
+        two, side_body = _fit_side(model, fit, pose, mask, side_rgb, stature_m, sex, timings,
+                                   warnings, fit_under_clothing, skip)  # fmt: skip
         if two is not None:
             fit, views = two, "front_side"
 
@@ -466,6 +466,7 @@ def measure(
         "camera": _camera(fit, scale, rgb.shape[1] if mirrored else None),
         "fusion": fused,  # issue 6
         **({"reference": ref_body} if ref_body is not None else {}),
+        **({"side": side_body} if side_body is not None else {}),
         "fit": {
             "losses": {k: round(v, 5) for k, v in fit.losses.items()},
             "keypoint_error": round(fit.keypoint_error, 4),
@@ -640,9 +641,10 @@ def _fit_side(
 ):
     """Issue 6: detect the person in the side photo and refine the fit on both views; with
     ``under_clothing``, under the garments of each view (``skip``: the front photo's).
-    None, with a warning, when the joint fit could not match the side photo's silhouette
-    (``TwoViewFit.side_failed``): the front photo's fit stands alone then."""
-    from bodylens.body.views import fit_two_views
+    Returns the joint fit, or None with a warning when it could not match the side photo's
+    silhouette (``TwoViewFit.side_failed``: the front photo's fit stands alone then), and the
+    ``body["side"]`` summary that says which, and why."""
+    from bodylens.body.views import SIDE_FAILED_LOSS, fit_two_views
 
     side_pose, side_mask = _find_person(side_rgb, "side photo", timings, warnings)
     side_skip = None
@@ -651,16 +653,22 @@ def _fit_side(
     two = fit_two_views(model, pose, mask, side_pose, side_mask, stature_m=stature_m, sex=sex,
                         front_fit=fit, front_skip=skip, side_skip=side_skip)  # fmt: skip
     timings.update({k: v for k, v in two.front.timings.items() if k.startswith("side")})
+    summary = {
+        "used": not two.side_failed,
+        "silhouette_loss": round(two.side_silhouette_loss, 4),
+        "silhouette_loss_limit": SIDE_FAILED_LOSS,
+        "keypoint_error": round(two.side_keypoint_error, 4),
+    }
     if two.side_failed:
         warnings.append(
             "side photo: no body matching the front photo fits its outline (is it the same "
             "person, standing side-on with the arms down?); the measurements come from the "
             "front photo alone"
         )
-        return None
+        return None, summary
     if two.side_keypoint_error > 0.05:
         warnings.append("side photo: the body fit is poor (keypoints far from the fitted body)")
-    return two.front
+    return two.front, summary
 
 
 def _clothing_skip(rgb, pose, mask, view: str, timings: dict, warnings: list[str]):

@@ -63,10 +63,14 @@ class TwoViewFit:
     side_losses: dict[str, float]
 
     @property
+    def side_silhouette_loss(self) -> float:
+        """How far the fit ended from the side silhouette (outline + inside loss terms)."""
+        return self.side_losses.get("side_outline", 0.0) + self.side_losses.get("side_inside", 0.0)
+
+    @property
     def side_failed(self) -> bool:
         """The fit could not match the side photo's silhouette: its shape is not to be used."""
-        loss = self.side_losses.get("side_outline", 0.0) + self.side_losses.get("side_inside", 0.0)
-        return loss > SIDE_FAILED_LOSS
+        return self.side_silhouette_loss > SIDE_FAILED_LOSS
 
 
 class _ViewParams(torch.nn.Module):
