@@ -118,6 +118,54 @@ def test_loose_clothes_refit_with_a_stronger_shape_prior():
     assert result.values["waist_girth"] < 140  # the poncho's outline alone gave ~160
 
 
+@pytest.mark.slow
+@needs_ccp
+def test_half_size_street_photo_refits_its_stuck_arm(monkeypatch):
+    """In a half-size copy of this photo the first fit leaves the left forearm far from its
+    wrist (a local minimum where the keypoint's pull has died out) and widens the torso over
+    it instead: ~15 cm off the full-size photo's waist. The refit with a wider keypoint scale
+    finds the arm, and the waist moves back toward the full-size photo's."""
+    import cv2
+
+    from bodylens.body import fit as fitmod
+    from bodylens.io.images import load_image
+
+    rgb = load_image(SHARED / "data" / "ccp" / "images" / "0100.jpg")
+    half = cv2.resize(rgb, (rgb.shape[1] // 2, rgb.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    full, small = measure(rgb, height_cm=170), measure(half, height_cm=170)
+    limit = fitmod.STUCK_LIMB
+    monkeypatch.setattr(fitmod, "STUCK_LIMB", float("inf"))
+    stuck = measure(half, height_cm=170)
+    assert not full.body["fit"]["refitted_stuck_limb"]
+    assert not stuck.body["fit"]["refitted_stuck_limb"]
+    assert stuck.body["fit"]["limb_error"] > limit
+    assert small.body["fit"]["refitted_stuck_limb"] and small.timings["fit_retry"] > 0
+    assert small.body["fit"]["limb_error"] < limit
+    waist = full.values["waist_girth"]
+    assert abs(small.values["waist_girth"] - waist) < abs(stuck.values["waist_girth"] - waist) - 3
+
+
+@pytest.mark.slow
+def test_stuck_limb_refit_keeps_the_lower_loss(synthetic, monkeypatch):
+    from bodylens.body import fit as fitmod
+
+    fits = []
+    real_fit = fitmod._fit
+
+    def spy(*args, **kwargs):
+        fits.append(real_fit(*args, **kwargs))
+        return fits[-1]
+
+    monkeypatch.setattr(fitmod, "_fit", spy)
+    monkeypatch.setattr(fitmod, "STUCK_LIMB", -1.0)  # every fit counts as stuck
+    image, _ = synthetic
+    result = measure(image, height_cm=175, measures=["waist"])
+    assert len(fits) == 2 and result.body["fit"]["refitted_stuck_limb"]
+    losses = [sum(f.losses.values()) for f in fits]
+    kept = result.body["fit"]["losses"]
+    assert sum(kept.values()) == pytest.approx(min(losses), abs=1e-4)
+
+
 def test_a_photo_and_its_mirror_image_share_one_orientation():
     from bodylens.body.api import canonical_orientation
     from bodylens.io.images import load_image

@@ -470,6 +470,8 @@ def measure(
         "fit": {
             "losses": {k: round(v, 5) for k, v in fit.losses.items()},
             "keypoint_error": round(fit.keypoint_error, 4),
+            "limb_error": round(fit.limb_error, 4),
+            "refitted_stuck_limb": fit.retried,
             "loose_clothing_ratio": round(loose, 3),
             "shape_prior_scale": round(prior_scale, 2),
         },

@@ -78,6 +78,17 @@ WEIGHTS = {
     "pheno": 0.02,
 }
 USE_SHAPE_PRIOR = True
+# Keypoint distances (share of the person's height in the image) are penalised robustly at this
+# scale, so a wrong landmark cannot drag the body; but a limb the fit has put far from its
+# keypoints gets almost no pull back either.
+KP_ROBUST = 0.05
+# Issue 6 robustness: a well-seen elbow, wrist, knee or ankle this far from its keypoint after
+# the fit means a limb stuck in a wrong place (an arm held against the torso, whose outline
+# then widens the body: a half-size copy of a street photo came out 15 cm smaller at the waist
+# with its wrist 9 % of the height off). Such a fit is run again with the pose stage's keypoint
+# scale at RETRY_POSE_ROBUST, where far keypoints still pull, and the lower final loss wins.
+STUCK_LIMB = 0.05
+RETRY_POSE_ROBUST = 0.2
 ITERATIONS = (40, 80, 80)  # pose only, + phenotype, + local changes
 ORIENTATION_EVERY = 10  # shape steps between refreshes of the pose frame
 LR = 0.03
@@ -118,6 +129,7 @@ _KP_PAIRS: list[tuple[str, str, float]] = [
 _MP_IDX = np.array([LANDMARK_INDEX[a] for a, _, _ in _KP_PAIRS])
 _ANNY_IDX = np.array([COCO_LABELS.index(b) for _, b, _ in _KP_PAIRS])
 _KP_W = np.array([w for _, _, w in _KP_PAIRS], dtype=np.float32)
+_LIMB_KP = np.array([a.endswith(("elbow", "wrist", "knee", "ankle")) for a, _, _ in _KP_PAIRS])
 
 _PHENO_RANGE = {  # fit ranges (adults)
     "gender": (0.0, 1.0),
@@ -144,6 +156,8 @@ class FitResult:
     target_stature_m: float
     losses: dict[str, float]
     keypoint_error: float  # median keypoint distance / person height in the image
+    limb_error: float = 0.0  # largest well-seen elbow/wrist/knee/ankle distance, same unit
+    retried: bool = False  # refitted for a stuck limb (STUCK_LIMB), whichever fit won
     mask_shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))  # mask vs keypoints
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -427,9 +441,18 @@ def fit_photo(
     ``prior_scale`` multiplies the learned shape prior's weight (loose clothes, see
     ``api.LOOSE_REFIT_RATIO``)."""
 
+    args = (model, pose, mask, outline_skip, stature_m, sex, iterations, focal_px, prior_scale)
     with fit_threads():
-        return _fit(model, pose, mask, outline_skip, stature_m, sex, iterations, focal_px,
-                    prior_scale, progress)  # fmt: skip
+        result = _fit(*args, progress)
+        if result.limb_error > STUCK_LIMB:
+            t = time.perf_counter()
+            retry = _fit(*args, None, pose_robust=RETRY_POSE_ROBUST)
+            if sum(retry.losses.values()) < sum(result.losses.values()):
+                retry.timings["fit_optimise"] += result.timings["fit_optimise"]
+                result = retry
+            result.timings["fit_retry"] = time.perf_counter() - t
+            result.retried = True
+    return result
 
 
 _threads_lock = threading.Lock()
@@ -462,8 +485,9 @@ def fit_threads():
 
 
 def _fit(
-    model, pose, mask, skip, stature_m, sex, iterations, focal_px, prior_scale, progress
-) -> FitResult:
+    model, pose, mask, skip, stature_m, sex, iterations, focal_px, prior_scale, progress,
+    pose_robust: float = KP_ROBUST,
+) -> FitResult:  # fmt: skip
     t0 = time.perf_counter()
     obs = _Observations(pose, mask, skip=skip)
     focal_n = focal_px / obs.long if focal_px else FOCAL_PER_LONG_SIDE
@@ -538,13 +562,14 @@ def _fit(
 
     stature_vertices = [model.fit_top, *model.fit_soles]
     step_count = [0]
+    kp_scale = [pose_robust]  # the pose stage's; the shape stages use KP_ROBUST
 
     def losses(p: _Params, shape: bool) -> dict[str, torch.Tensor]:
         verts, kps, rest = model_eval(p, shape)
         rot = _camera_rotation(p.root)
         uv_kp = _project(kps[:, _ANNY_IDX], rot, p.transl, focal_n)
         d = torch.linalg.norm(uv_kp - obs.kp[None], dim=-1) / h_n
-        kp_loss = (vis_w * _robust(d, 0.05)).sum() / vis_w.sum().clamp(min=1e-6)
+        kp_loss = (vis_w * _robust(d, kp_scale[0])).sum() / vis_w.sum().clamp(min=1e-6)
         out = {"keypoints": WEIGHTS["keypoints"] * kp_loss}
         uv = _project(verts, rot, p.transl, focal_n) + p.mask_shift
         if step_count[0] % NEIGHBOUR_REFRESH == 0:
@@ -576,6 +601,7 @@ def _fit(
     total = sum(s[0] for s in stages)
     done = 0
     for n_iter, shape, lr, names in stages:
+        kp_scale[0] = pose_robust if not shape else KP_ROBUST
         groups = []
         for name in names:
             rate = lr * (SHAPE_LR_FACTOR if name in ("pheno_raw", "local_raw") else 1.0)
@@ -608,6 +634,8 @@ def _fit(
         d = torch.linalg.norm(uv_kp - obs.kp[None], dim=-1)[0] / h_n
         good = obs.kp_w > 0.3
         kp_err = float(d[good].median()) if bool(good.any()) else float("nan")
+        limbs = torch.as_tensor(_LIMB_KP) & (obs.kp_w > 0.5)
+        limb_err = float(d[limbs].max()) if bool(limbs.any()) else 0.0
     ph = params.phenotype()[0].detach().numpy()
     loc = params.local()[0].detach().numpy()
     return FitResult(
@@ -621,6 +649,7 @@ def _fit(
         target_stature_m=stature_m,
         losses=history,
         keypoint_error=kp_err,
+        limb_error=limb_err,
         mask_shift_px=params.mask_shift[0, 0].detach().numpy() * obs.long,
         timings={"fit_init": t_init - t0, "fit_optimise": t_fit - t_init},
     )
