@@ -108,7 +108,11 @@ def fit_settings() -> dict:
     other settings no longer describes the readings it corrects."""
     from bodylens.body import fit
 
-    return {"iterations": list(fit.ITERATIONS), "lr_final": fit.LR_FINAL}
+    return {
+        "iterations": list(fit.ITERATIONS),
+        "lr_final": fit.LR_FINAL,
+        "stuck_limb": fit.STUCK_LIMB,
+    }
 
 
 # What runs saved before the settings were recorded were measured with.
@@ -922,7 +926,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fit_words(settings: dict) -> str:
     steps = "/".join(str(i) for i in settings["iterations"])
-    return f"stages of {steps} steps, each ending at {settings['lr_final']:g} of its rate"
+    refit = (
+        f"a stuck limb refitted beyond {settings['stuck_limb']:g} of the height"
+        if "stuck_limb" in settings
+        else "no stuck-limb refit"
+    )
+    return f"stages of {steps} steps, each ending at {settings['lr_final']:g} of its rate, {refit}"
 
 
 def _draws(records: list[dict]) -> str:

@@ -471,7 +471,7 @@ def measure(
             "losses": {k: round(v, 5) for k, v in fit.losses.items()},
             "keypoint_error": round(fit.keypoint_error, 4),
             "limb_error": round(fit.limb_error, 4),
-            "refitted_stuck_limb": fit.retried,
+            "stuck_limb_refit": fit.limb_refit,
             "loose_clothing_ratio": round(loose, 3),
             "shape_prior_scale": round(prior_scale, 2),
         },

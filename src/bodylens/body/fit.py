@@ -86,7 +86,7 @@ KP_ROBUST = 0.05
 # the fit means a limb stuck in a wrong place (an arm held against the torso, whose outline
 # then widens the body: a half-size copy of a street photo came out 15 cm smaller at the waist
 # with its wrist 9 % of the height off). Such a fit is run again with the pose stage's keypoint
-# scale at RETRY_POSE_ROBUST, where far keypoints still pull, and the lower final loss wins.
+# scale at RETRY_POSE_ROBUST, where far keypoints still pull (``refit_wins`` picks the fit).
 STUCK_LIMB = 0.05
 RETRY_POSE_ROBUST = 0.2
 ITERATIONS = (40, 80, 80)  # pose only, + phenotype, + local changes
@@ -157,7 +157,7 @@ class FitResult:
     losses: dict[str, float]
     keypoint_error: float  # median keypoint distance / person height in the image
     limb_error: float = 0.0  # largest well-seen elbow/wrist/knee/ankle distance, same unit
-    retried: bool = False  # refitted for a stuck limb (STUCK_LIMB), whichever fit won
+    limb_refit: str | None = None  # stuck-limb refit (STUCK_LIMB): "kept" or "discarded"
     mask_shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))  # mask vs keypoints
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -447,12 +447,23 @@ def fit_photo(
         if result.limb_error > STUCK_LIMB:
             t = time.perf_counter()
             retry = _fit(*args, None, pose_robust=RETRY_POSE_ROBUST)
-            if sum(retry.losses.values()) < sum(result.losses.values()):
+            if refit_wins(result, retry):
                 retry.timings["fit_optimise"] += result.timings["fit_optimise"]
-                result = retry
+                result, result.limb_refit = retry, "kept"
+            else:
+                result.limb_refit = "discarded"
             result.timings["fit_retry"] = time.perf_counter() - t
-            result.retried = True
     return result
+
+
+def refit_wins(first: FitResult, refit: FitResult) -> bool:
+    """Whether a stuck-limb refit replaces the first fit: only if it brought the limbs back
+    within STUCK_LIMB, and ends at a lower loss. A refit that leaves the limb where it was (a
+    hand in a pocket, a wrist MediaPipe guessed) is just another explanation of the photo;
+    picking between those on a 1 % loss difference made rescaled copies flip between them."""
+    return refit.limb_error <= STUCK_LIMB and sum(refit.losses.values()) < sum(
+        first.losses.values()
+    )
 
 
 _threads_lock = threading.Lock()
