@@ -50,7 +50,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -143,17 +142,25 @@ def run_fits(
     from bodylens.errors import BodylensError
 
     bodies = json.loads(bodies_file.read_text())["bodies"]
+    rng = np.random.default_rng(seed)
     if stratified:
-        n = sum(b.get("draw") == "stratified" for b in bodies)
+        pick = [i for i, b in enumerate(bodies) if b.get("draw") == "stratified"]
+        n = len(pick)
+        pick = [i for k, i in enumerate(pick) if k % shard[1] == shard[0] and i not in exclude]
+        shard = (0, 1)
+    else:  # the random draw only: the stratified bodies have their own run, and none twice
+        pool = [i for i, b in enumerate(bodies) if b.get("draw") != "stratified"]
+        pick = sorted(pool[j] for j in rng.choice(len(pool), size=min(n, len(pool)), replace=False))
     model = get_body_model()
     records: list[dict] = []
-    first = _picked(bodies, n, seed, stratified)[0][0]
-    warm = render_views(model, bodies[first], np.random.default_rng(999))
+    warm = render_views(model, bodies[pick[0]], np.random.default_rng(999))
     measure(warm[0], height_cm=170, side_image=warm[1])  # warm-up, not timed
-    for k, (i, front, side) in enumerate(
-        _renders(model, bodies, n, seed, stratified, shard, exclude)
-    ):
+    for k, i in enumerate(pick):
         b = bodies[i]
+        front, side = render_views(model, b, np.random.default_rng([seed, i]) if stratified
+                                   else rng)  # fmt: skip
+        if k % shard[1] != shard[0] or i in exclude:
+            continue
         rest = model.rest_body(b["phenotype"], b["local_changes"])
         table_truth = measurements.compute(model, rest)
         height = round(table_truth["height"], 1)
@@ -179,7 +186,6 @@ def run_fits(
                 continue
             fused = res.body["fusion"]
             rec["runs"][views] = {
-                "silhouette": fused["silhouette"],
                 "wall_s": time.perf_counter() - t,
                 "cpu_s": time.process_time() - c,
                 "load1": os.getloadavg()[0],
@@ -201,84 +207,9 @@ def run_fits(
         )
         truth = " ".join(f"{n.split('_')[0]}={b['mesh'][n]:.1f}" for n in HEADLINE)
         print(f"[{k}] body {i} {b['sex']}: {line} | truth {truth}", flush=True)
-        saved = {"seed": seed, "n": n, "stratified": stratified, "bodies": bodies_file.name,
-                 "fit": fit_settings()}  # fmt: skip
+        saved = {"seed": seed, "n": n, "bodies": bodies_file.name, "fit": fit_settings()}
         out.write_text(json.dumps({**saved, "records": records}, indent=0))
     return records
-
-
-def _picked(bodies: list[dict], n: int, seed: int, stratified: bool):
-    """The bodies a run measures, in order, and the random stream its photos are rendered
-    from: the file's stratified draw (each body then renders from its own stream: None), or
-    ``n`` drawn at random (``seed``) from the rest (the stratified bodies have their own run;
-    none twice), rendered in order from the stream that drew them."""
-    if stratified:
-        return [i for i, b in enumerate(bodies) if b.get("draw") == "stratified"], None
-    pool = [i for i, b in enumerate(bodies) if b.get("draw") != "stratified"]
-    rng = np.random.default_rng(seed)
-    pick = sorted(pool[j] for j in rng.choice(len(pool), size=min(n, len(pool)), replace=False))
-    return pick, rng
-
-
-def _renders(model, bodies, n, seed, stratified, shard=(0, 1), exclude=frozenset()):
-    """(index, front, side) for each body of shard ``(k, m)`` of a run, not in ``exclude``,
-    rendered exactly as the whole run renders it (``_picked``)."""
-    k, m = shard
-    pick, rng = _picked(bodies, n, seed, stratified)
-    for j, i in enumerate(pick):
-        if stratified:
-            if j % m == k and i not in exclude:
-                yield i, *render_views(model, bodies[i], np.random.default_rng([seed, i]))
-            continue
-        front, side = render_views(model, bodies[i], rng)  # every body, to keep the stream
-        if j % m == k and i not in exclude:
-            yield i, front, side
-
-
-def add_silhouettes(runs: Path, bodies_file: Path) -> None:
-    """Add each run's silhouette widths (``body.silhouette``, as ``measure`` takes them) to
-    saved runs measured before ``measure`` reported them: every body's photos are rendered
-    again exactly as the run rendered them (its seed and draw), and nothing is refitted;
-    the widths depend on the photos alone."""
-    from bodylens.body import silhouette
-    from bodylens.body.api import _find_person, canonical_orientation
-    from bodylens.body.model import get_body_model
-
-    saved = json.loads(runs.read_text())
-    bodies = json.loads(bodies_file.read_text())["bodies"]
-    model = get_body_model()
-    by_index = {r["index"]: r for r in saved["records"]}
-    n_stratified = sum(b.get("draw") == "stratified" for b in bodies)
-    parts = saved.get("parts") or [{"seed": saved["seed"], "n": saved["n"]}]
-    for part in {(p["seed"], p["n"]): p for p in parts}.values():
-        # Runs saved before parts recorded their draw: the stratified run measured them all.
-        stratified = part.get("stratified", any(
-            r.get("draw") == "stratified" for r in saved["records"]
-        ) and part["n"] == n_stratified)  # fmt: skip
-        wanted = {i for i, r in by_index.items()
-                  if (r.get("draw") == "stratified") == stratified}  # fmt: skip
-        done = frozenset(i for i in by_index if i not in wanted)
-        for i, front, side in tqdm(
-            _renders(model, bodies, part["n"], part["seed"], stratified, exclude=done),
-            total=len(wanted), desc=f"seed {part['seed']}",
-        ):  # fmt: skip
-            rec = by_index[i]
-            for views, run in rec["runs"].items():
-                if "photo_ansur_cm" not in run:
-                    continue
-                used = {"front": front}
-                if run.get("fused_views", views) == "front_side":
-                    used["side"] = side
-                run["silhouette"] = {}
-                for view, rgb in used.items():
-                    rgb, _ = canonical_orientation(rgb)
-                    pose, mask = _find_person(rgb, "photo" if view == "front" else "side photo",
-                                              {}, [])  # fmt: skip
-                    run["silhouette"][view] = {
-                        k: round(v, 5) for k, v in silhouette.profile(pose.keypoints, mask).items()
-                    }
-            wanted.discard(i)
-        runs.write_text(json.dumps(saved, indent=0))
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -397,10 +328,8 @@ def _gaussian_inputs(r: dict, views: str, with_w: bool, cal, sex: str | None):
     g = _fuse(r, views, with_w, cal, sex=sex)
     fused = {n: g.ansur[n][0] for n in fusion.FUSED}
     weight = r["weight_kg"] if with_w else None
-    run = r["runs"][views]
-    return g, fusion.stack_features(
-        fused, run["photo_ansur_cm"], r["height_cm"], weight, run.get("silhouette")
-    )
+    readings = r["runs"][views]["photo_ansur_cm"]
+    return g, fusion.stack_features(fused, readings, r["height_cm"], weight)
 
 
 def _fit_table(records: list[dict], cal, with_stack, views: str, with_w: bool, group: str):
@@ -523,7 +452,6 @@ def _fuse(rec: dict, views: str, with_weight: bool, cal, sex: str | None | bool 
         views=run.get("fused_views", views),  # as measure fused it
         table_sigma={n: BY_NAME[n].sigma_cm for n in run["photo_table_cm"]},  # as measure does
         cal=cal,
-        silhouette=run.get("silhouette"),
     )
 
 
@@ -692,10 +620,8 @@ def report(
         "a line, photo ≈ offset + ratio × truth; σ, and the correlation of the readings' "
         "errors, from the calibration: one fitted body reads its girths wrong together); a "
         "ridge regression learned on the calibration set, per sex, then corrects that answer "
-        "from all the readings (breadths and depths too), the height, the weight and each "
-        "view's silhouette widths at fixed levels of the torso and thighs, straight from the "
-        "person mask (`body/silhouette.py`; `fusion.stack_correction`), and the posterior σ "
-        "is scaled to cover 68 %.",
+        "from all the readings (breadths and depths too), the height and the weight "
+        "(`fusion.stack_correction`), and the posterior σ is scaled to cover 68 %.",
         "",
         *(
             [
@@ -924,17 +850,10 @@ def main(argv: list[str] | None = None) -> int:
                     "(build_ansur_bodies.py --stratified)")  # fmt: skip
     ap.add_argument("--merge", type=Path, nargs="+", metavar="RUNS",
                     help="join the shards' saved runs into --runs, then report")  # fmt: skip
-    ap.add_argument("--add-silhouettes", action="store_true",
-                    help="add the silhouette widths to saved --runs measured before "
-                    "measure reported them (renders the photos again, fits nothing), then "
-                    "stop")  # fmt: skip
     args = ap.parse_args(argv)
     timing = json.loads(args.timing_runs.read_text())["records"] if args.timing_runs else None
     if args.calibration_set and args.runs == RUNS:
         args.runs = CAL_RUNS
-    if args.add_silhouettes:
-        add_silhouettes(args.runs, CAL_BODIES if args.calibration_set else BODIES)
-        return 0
     if args.merge:
         parts = [json.loads(p.read_text()) for p in args.merge]
         merged = sorted((r for p in parts for r in p["records"]), key=lambda r: r["index"])
@@ -946,13 +865,7 @@ def main(argv: list[str] | None = None) -> int:
             **parts[0],
             "records": merged,
             "parts": [
-                {
-                    "seed": p["seed"],
-                    "n": p["n"],
-                    "records": len(p["records"]),
-                    **({"stratified": p["stratified"]} if "stratified" in p else {}),
-                }
-                for p in parts
+                {"seed": p["seed"], "n": p["n"], "records": len(p["records"])} for p in parts
             ],
         }
         args.runs.write_text(json.dumps(saved, indent=0))

@@ -96,26 +96,6 @@ def test_learned_correction_shifts_the_gaussian_answer_within_its_limits():
     assert chest(180.0, {"front": {"male": missing}}) == chest(180.0, {})
 
 
-def test_learned_correction_reads_the_silhouette_widths_in_cm_at_the_given_height():
-    """Silhouette widths (fractions of the person's height) enter the learned correction in
-    cm at the given height, per view; without the view's widths, no correction."""
-    readings = _readings(100.0, 90.0, 102.0)
-    model = {"features": ["sil:side_t3"], "mean": [40.0], "sd": [5.0],
-             "intercept": {"chest_girth": 0.0}, "coef": {"chest_girth": [1.0]},
-             "residual_sd": {"chest_girth": 1.0}}  # fmt: skip
-    cal = fusion.Calibration({}, {"front": {"chest_girth": 3.0}}, {},
-                             stack={"front": {"male": model}})  # fmt: skip
-
-    def chest(widths) -> float:
-        res = fusion.fuse({"chest_girth": 98.0}, readings, height_cm=180.0, weight_kg=80.0,
-                          sex="male", cal=cal, silhouette=widths)  # fmt: skip
-        return res.ansur["chest_girth"][0]
-
-    plain = chest(None)
-    assert chest({"side": {"t3": 0.25}}) - plain == pytest.approx(1.0)  # 45 cm: +1 SD
-    assert chest({"front": {"t3": 0.25}}) == plain  # another view's widths
-
-
 def test_no_height_means_no_prior():
     values, sigmas, summary = fusion.apply(
         np.zeros((3, 3)), np.zeros((3, 3)), {"chest_girth": 90.0}, height_cm=None,
@@ -162,9 +142,6 @@ def test_shipped_calibration_is_sane():
             model = cal.stack[mode][group]
             assert {f"fused:{n}" for n in fusion.FUSED} <= set(model["features"])
             assert "photo:chest_depth" in model["features"] and "height" in model["features"]
-            # The silhouette widths of each view the mode fits (body.silhouette).
-            assert "sil:front_t3" in model["features"]
-            assert ("sil:side_t3" in model["features"]) == mode.startswith("front_side")
             assert ("weight" in model["features"]) == (not mode.endswith("noweight"))
             assert set(model["coef"]) >= {"chest_girth", "waist_girth", "hip_girth"}
             for name, coef in model["coef"].items():
@@ -194,8 +171,7 @@ def test_returned_values_are_corrected_independently_of_what_else_was_asked():
     run = json.loads(CAL_RUNS.read_text())["records"][5]["runs"]["front"]
     table = run["photo_table_cm"]
     kw = dict(height_cm=172.0, weight_kg=None, sex="female", views="front", cal=cal,
-              table_sigma={n: BY_NAME[n].sigma_cm for n in table},
-              silhouette=run["silhouette"])  # fmt: skip
+              table_sigma={n: BY_NAME[n].sigma_cm for n in table})  # fmt: skip
     everything = fusion.fuse(table, run["photo_ansur_cm"], **kw).values
     for ask in (["chest_girth"], ["underbust_girth", "knee_girth"]):
         alone = fusion.fuse({n: table[n] for n in ask}, run["photo_ansur_cm"], **kw).values

@@ -404,18 +404,12 @@ def measure(
             model, fit, pose, mask, ref, stature_m, height_cm, sex, timings, warnings, step,
             prior_scale,
         )  # fmt: skip
-    from bodylens.body import silhouette  # issue 6: raw widths for the fusion
-
     views, side_body = "front", None
-    widths = {"front": silhouette.profile(pose.keypoints, mask)}
     if side_rgb is not None:  # issue 6: refine the shape on the side photo too
-        two, side_body, side_widths = _fit_side(
-            model, fit, pose, mask, side_rgb, stature_m, sex, timings, warnings,
-            fit_under_clothing, skip,
-        )  # fmt: skip
+        two, side_body = _fit_side(model, fit, pose, mask, side_rgb, stature_m, sex, timings,
+                                   warnings, fit_under_clothing, skip)  # fmt: skip
         if two is not None:
             fit, views = two, "front_side"
-            widths["side"] = side_widths
 
     # --- measure on the neutral standing pose
     step(0.92, "measuring")
@@ -437,7 +431,6 @@ def measure(
         rest.vertices, rest.bone_heads, cm, height_cm=prior_height, weight_kg=weight_kg, sex=sex,
         views=views,
         table_sigma={n: BY_NAME[n].sigma_cm for n in cm}, height_sigma_cm=prior_sigma,
-        silhouette=widths,
     )  # fmt: skip
     timings["measure"] = time.perf_counter() - t
 
@@ -651,9 +644,8 @@ def _fit_side(
     """Issue 6: detect the person in the side photo and refine the fit on both views; with
     ``under_clothing``, under the garments of each view (``skip``: the front photo's).
     Returns the joint fit, or None with a warning when it could not match the side photo's
-    silhouette (``TwoViewFit.side_failed``: the front photo's fit stands alone then), the
-    ``body["side"]`` summary that says which, and why, and the side silhouette's widths."""
-    from bodylens.body import silhouette
+    silhouette (``TwoViewFit.side_failed``: the front photo's fit stands alone then), and the
+    ``body["side"]`` summary that says which, and why."""
     from bodylens.body.views import SIDE_FAILED_LOSS, fit_two_views
 
     side_pose, side_mask = _find_person(side_rgb, "side photo", timings, warnings)
@@ -675,10 +667,10 @@ def _fit_side(
             "person, standing side-on with the arms down?); the measurements come from the "
             "front photo alone"
         )
-        return None, summary, None
+        return None, summary
     if two.side_keypoint_error > 0.05:
         warnings.append("side photo: the body fit is poor (keypoints far from the fitted body)")
-    return two.front, summary, silhouette.profile(side_pose.keypoints, side_mask)
+    return two.front, summary
 
 
 def _clothing_skip(rgb, pose, mask, view: str, timings: dict, warnings: list[str]):

@@ -134,23 +134,15 @@ def mode_of(views: str, with_weight: bool) -> str:
 
 
 def stack_features(
-    fused: dict[str, float],
-    readings: dict[str, float],
-    height_cm: float,
-    weight_kg: float | None,
-    silhouette: dict[str, dict[str, float]] | None = None,
+    fused: dict[str, float], readings: dict[str, float], height_cm: float, weight_kg: float | None
 ) -> dict[str, float]:
     """What the learned correction sees: the Gaussian answer, every photo reading (breadths and
-    depths too, which the Gaussian leaves out), the height and the weight when given, and the
-    silhouette widths of each view used (``body.silhouette``; in cm at the given height)."""
+    depths too, which the Gaussian leaves out), the height and the weight when given."""
     out = {f"fused:{n}": v for n, v in fused.items()}
     out.update({f"photo:{k}": v for k, v in readings.items() if k != "height"})
     out["height"] = float(height_cm)
     if weight_kg is not None:
         out["weight"] = float(weight_kg)
-    for view, widths in (silhouette or {}).items():
-        for k, v in widths.items():
-            out[f"sil:{view}_{k}"] = float(v) * (1.0 if k == "area" else float(height_cm))
     return out
 
 
@@ -235,7 +227,6 @@ def fuse(
     table_sigma: dict[str, float] | None = None,
     cal: Calibration | None = None,
     height_sigma_cm: float = 0.0,
-    silhouette: dict[str, dict[str, float]] | None = None,
 ) -> FusionResult:
     """Combine photo measurements with ANSUR's prior given height (+ weight, + sex).
 
@@ -243,8 +234,6 @@ def fuse(
     with ANSUR's definitions (``photo_readings``). Without a weight the photo body's mass is a
     noisy reading, and the posterior weight and BMI are the estimates. ``height_sigma_cm`` > 0
     makes the height a noisy observation too (a stature derived from a reference object).
-    ``silhouette``: per view used ("front", "side"), its ``body.silhouette.profile``; the
-    learned corrections need those of every view they were calibrated with.
     """
     from bodylens.body.ansur import _normalise_sex, conditional_prior
 
@@ -273,7 +262,7 @@ def fuse(
     group = _normalise_sex(sex) or "any"
     means = {n: post[n][0] for n in (*FUSED, "weight")}
     # The learned correction of the Gaussian answer (none when a reading it needs is missing).
-    feats = stack_features({n: means[n] for n in FUSED}, readings, height_cm, weight_kg, silhouette)
+    feats = stack_features({n: means[n] for n in FUSED}, readings, height_cm, weight_kg)
     for name, delta in stack_correction(cal.stack.get(mode, {}).get(group), feats).items():
         means[name] += delta
     scales = cal.scale.get(f"{mode}|{group}", cal.scale.get(mode, cal.scale.get(views, {})))
@@ -322,7 +311,6 @@ def apply(
     views: str,
     table_sigma: dict[str, float],
     height_sigma_cm: float = 0.0,
-    silhouette: dict[str, dict[str, float]] | None = None,
 ) -> tuple[dict[str, float], dict[str, float], dict[str, object]]:
     """What ``api.measure`` calls: fused values and σ per table name, plus a JSON-ready summary
     (mass/BMI estimate, the raw photo values) for the result's ``body`` section.
@@ -340,7 +328,6 @@ def apply(
         views=views,
         table_sigma=table_sigma,
         height_sigma_cm=height_sigma_cm,
-        silhouette=silhouette,
     )
     summary: dict[str, object] = {
         "applied": True,
@@ -354,10 +341,6 @@ def apply(
         "bmi": [round(res.bmi[0], 1), round(res.bmi[1], 1)],
         "photo_table_cm": {k: round(v, 2) for k, v in table_cm.items()},
         "photo_ansur_cm": {k: round(v, 2) for k, v in readings.items()},
-        "silhouette": {
-            view: {k: round(v, 5) for k, v in widths.items()}
-            for view, widths in (silhouette or {}).items()
-        },
     }
     values = {k: v[0] for k, v in res.values.items()}
     sigmas = {k: v[1] for k, v in res.values.items()}
