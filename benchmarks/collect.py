@@ -17,6 +17,7 @@ ORDER = [
     "reference",
     "baseline",
     "robustness",
+    "fusion_transfer",
     "parse",
     "hands",
     "video",
