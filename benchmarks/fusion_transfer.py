@@ -25,12 +25,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from robustness import CCP, ROOT, WIDE_PHOTOS
 
-ROOT = Path(__file__).resolve().parents[1]
-CCP = ROOT.parent / "shared" / "data" / "ccp" / "images"
 RUNS = ROOT / "benchmarks" / "data" / "measure_ansur_runs.json"
 DOC = ROOT / "docs" / "benchmarks" / "fusion_transfer.md"
-PHOTOS = tuple(f"{i:04d}.jpg" for i in range(1, 200, 8))  # robustness.py --wide's photos
 NAMES = ("chest_girth", "waist_girth", "hip_girth", "thigh_girth", "neck_girth")
 HEIGHT_CM = 170.0
 
@@ -102,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         fusion.calibration.cache_clear()
     cal = fusion.calibration()
     renders, n_renders = render_shifts(cal)
-    photos, refused = photo_shifts(cal, PHOTOS)
+    photos, refused = photo_shifts(cal, WIDE_PHOTOS)
     n_photos = len(photos[NAMES[0]])
     lines = [
         "## Does the learned correction transfer from renders to street photos?",

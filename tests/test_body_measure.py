@@ -238,16 +238,21 @@ def test_whole_person_with_unsure_feet_is_accepted_and_crops_through_the_legs_ar
     """Street photos showing the whole person, where MediaPipe is unsure of the feet (long
     dress, boots, dark shoes: fewer than two of ankles and heels at visibility 0.5), are
     measured; the same photos cut through the legs are still refused, naming the feet."""
-    from bodylens.body.api import _check_visible, _find_person, _person_mask, canonical_orientation
+    from bodylens.body.api import (
+        FEET,
+        _check_visible,
+        _find_person,
+        _person_mask,
+        canonical_orientation,
+    )
     from bodylens.detect.pose import detect_pose
     from bodylens.io.images import load_image
 
-    feet = ["left_ankle", "right_ankle", "left_heel", "right_heel"]
     for name in ("0017.jpg", "0057.jpg", "0105.jpg"):
         rgb, _ = canonical_orientation(load_image(CCP_PHOTO.with_name(name)))
         pose = detect_pose(rgb)
         mask, _ = _person_mask(pose)
-        assert sum(pose.visible(p, 0.5) for p in feet) < 2, name  # why the rule exists
+        assert sum(pose.visible(p, 0.5) for p in FEET) < 2, name  # why the rule exists
         _check_visible(pose, mask)  # accepted
         for keep in (0.55, 0.7):
             with pytest.raises(Unprocessable) as err:

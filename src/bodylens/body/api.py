@@ -204,6 +204,9 @@ def _find_reference(rgb: np.ndarray, kind: str, square_mm: float | None, pattern
     )
 
 
+FEET = ("left_ankle", "right_ankle", "left_heel", "right_heel")  # MediaPipe landmarks
+
+
 def _check_visible(pose, mask: np.ndarray) -> None:
     """Raise Unprocessable when the head or the feet are not in the photo."""
     w, h = pose.image_size
@@ -211,10 +214,11 @@ def _check_visible(pose, mask: np.ndarray) -> None:
     head_pts = ["nose", "left_eye", "right_eye", "left_ear", "right_ear"]
     if sum(pose.visible(p, 0.5) for p in head_pts) < 2:
         missing.append("head")
-    feet = ["left_ankle", "right_ankle", "left_heel", "right_heel"]
-    if sum(pose.visible(p, 0.5) for p in feet) < 2 and not _feet_in_frame(pose, mask, feet):
+    touches_bottom = mask[-1].sum() > 0.02 * w
+    unsure = sum(pose.visible(p, 0.5) for p in FEET) < 2
+    if unsure and (touches_bottom or not _feet_in_frame(pose, mask)):
         missing.append("feet")
-    elif mask[-1].sum() > 0.02 * w:
+    elif touches_bottom:
         # The person reaches the bottom edge: feet are very likely cut by the frame.
         ankles_y = max(pose.point("left_ankle")[1], pose.point("right_ankle")[1])
         if ankles_y > 0.97 * h:
@@ -229,23 +233,22 @@ def _check_visible(pose, mask: np.ndarray) -> None:
         )
 
 
-def _feet_in_frame(pose, mask: np.ndarray, feet: list[str]) -> bool:
+def _feet_in_frame(pose, mask: np.ndarray) -> bool:
     """Whether the feet are in the photo although MediaPipe is unsure where (visibility < 0.5:
     long skirts, boots, dark shoes): every ankle and heel lies inside the frame, above its
-    bottom 3 %, the silhouette reaches down to them, and it ends clear of the bottom edge.
+    bottom 3 %, and the silhouette reaches down to them (``_check_visible`` has already
+    required that it ends clear of the bottom edge).
 
     Why: on CCP street photos that show the whole person, visibility alone refused 5 in 90
     ("feet not visible"), and rescaled or padded copies of accepted ones flipped to refused.
     Crops of the same photos through the legs stay refused: the silhouette then runs into
     the bottom edge (benchmarks: docs/measurements.md, "Refusals")."""
     w, h = pose.image_size
-    pts = np.array([pose.point(p) for p in feet])
+    pts = np.array([pose.point(p) for p in FEET])
     if not ((pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < 0.97 * h)).all():
         return False
     rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0 or mask[-1].sum() > 0.02 * w:
-        return False
-    return bool(rows[-1] >= pts[:, 1].max() - 0.03 * h)
+    return bool(rows.size and rows[-1] >= pts[:, 1].max() - 0.03 * h)
 
 
 def _person_mask(pose) -> tuple[np.ndarray, list[str]]:
