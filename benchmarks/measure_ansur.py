@@ -106,12 +106,13 @@ def render_views(model, body: dict, rng: np.random.Generator) -> tuple[np.ndarra
 def fit_settings() -> dict:
     """The fit's optimisation settings, saved with the runs: a calibration measured with
     other settings no longer describes the readings it corrects."""
-    from bodylens.body import fit
+    from bodylens.body import api, fit
 
     return {
         "iterations": list(fit.ITERATIONS),
         "lr_final": fit.LR_FINAL,
         "stuck_limb": fit.STUCK_LIMB,
+        "mirror_averaged_pose": api.MIRROR_AVERAGED_POSE,
     }
 
 
@@ -612,8 +613,10 @@ def report(
         )
         + "Baseline = ANSUR height + weight + sex regression on the same bodies.",
         "",
-        "Pipeline: front fit (`body/fit.py`); with a side photo, its own camera and pose are "
-        "fitted and the shape refined on both views' keypoints and silhouettes (`body/views.py`); "
+        "Pipeline: MediaPipe's landmarks and person mask, averaged over the photo and its "
+        "mirror image (`detect.pose.detect_pose`); front fit (`body/fit.py`); with a side "
+        "photo, its own camera and pose are fitted and the shape refined on both views' "
+        "keypoints and silhouettes (`body/views.py`); "
         "then `body/fusion.py` conditions the ANSUR II per-sex Gaussian (prior split only) on "
         "the height, the weight when given, and the fitted body's ANSUR-definition girths, "
         "lengths and (without weight) mass as noisy readings (the fit's size bias removed as "
@@ -916,7 +919,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {fusion.CALIBRATION_PATH}")
     fits = None
     if cal_saved:
-        fits = (saved.get("fit", OLD_FIT), cal_saved.get("fit", OLD_FIT))
+        # Runs saved before the detection was recorded used MediaPipe on the photo alone.
+        fits = tuple(
+            {"mirror_averaged_pose": False, **r.get("fit", OLD_FIT)} for r in (saved, cal_saved)
+        )
     text = report(records, seed, n, timing, cal_records, fits)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -931,7 +937,15 @@ def _fit_words(settings: dict) -> str:
         if "stuck_limb" in settings
         else "no stuck-limb refit"
     )
-    return f"stages of {steps} steps, each ending at {settings['lr_final']:g} of its rate, {refit}"
+    detection = (
+        "MediaPipe averaged over the photo and its mirror image"
+        if settings.get("mirror_averaged_pose")
+        else "MediaPipe on the photo alone"
+    )
+    return (
+        f"stages of {steps} steps, each ending at {settings['lr_final']:g} of its rate, {refit}, "
+        f"{detection}"
+    )
 
 
 def _draws(records: list[dict]) -> str:

@@ -61,6 +61,9 @@ LOOSE_PRIOR_MAX = 5.0
 # Issue 6: fit a photo and its mirror image as the same pixels (``canonical_orientation``);
 # off only to measure the fit's own sensitivity to mirroring (benchmarks/robustness.py).
 CANONICAL_ORIENTATION = True
+# Detect the person on the photo and on its mirror image and average the two
+# (``detect.pose.detect_pose``): the fit then follows less of MediaPipe's pixel jitter.
+MIRROR_AVERAGED_POSE = True
 
 
 @dataclass
@@ -721,7 +724,7 @@ def _find_person(rgb: np.ndarray, view: str, timings: dict, warnings: list[str])
     from bodylens.detect.pose import detect_pose
 
     t = time.perf_counter()
-    pose = detect_pose(rgb)
+    pose = detect_pose(rgb, mirror_average=MIRROR_AVERAGED_POSE)
     timings["pose" if view == "photo" else "side_pose"] = time.perf_counter() - t
     prefix = "" if view == "photo" else f"{view}: "
     try:
