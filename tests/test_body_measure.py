@@ -243,7 +243,10 @@ def test_real_photo_cropped_above_knees_names_feet():
 def test_whole_person_with_unsure_feet_is_accepted_and_crops_through_the_legs_are_not():
     """Street photos showing the whole person, where MediaPipe is unsure of the feet (long
     dress, boots, dark shoes: fewer than two of ankles and heels at visibility 0.5), are
-    measured; the same photos cut through the legs are still refused, naming the feet."""
+    measured; the same photos cut through the legs are still refused, naming the feet. The
+    rule is checked on MediaPipe's direct detection (which the fit uses alone when the mirror
+    image's detection disagrees); averaged with the mirror image's, 0017's and 0105's feet
+    reach two visible points, 0057's do not (next test)."""
     from bodylens.body.api import (
         FEET,
         _check_visible,
@@ -269,7 +272,15 @@ def test_whole_person_with_unsure_feet_is_accepted_and_crops_through_the_legs_ar
 @pytest.mark.slow
 @needs_ccp
 def test_whole_person_with_unsure_feet_is_measured():
-    res = measure(str(CCP_PHOTO.with_name("0017.jpg")), height_cm=170, measures=["waist"])
+    """End to end on a photo whose feet stay unsure in the detection the fit uses."""
+    from bodylens.body.api import FEET, _find_person, canonical_orientation
+    from bodylens.io.images import load_image
+
+    photo = CCP_PHOTO.with_name("0057.jpg")
+    rgb, _ = canonical_orientation(load_image(photo))
+    pose, _ = _find_person(rgb, "photo", {}, [])
+    assert sum(pose.visible(p, 0.5) for p in FEET) < 2
+    res = measure(str(photo), height_cm=170, measures=["waist"])
     assert 50 < res.values["waist"] < 110
 
 
