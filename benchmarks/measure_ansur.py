@@ -194,6 +194,7 @@ def run_fits(
                 "sigma": {d.name: d.uncertainty_cm for d in res.details},
                 "photo_table_cm": fused["photo_table_cm"],
                 "photo_ansur_cm": fused["photo_ansur_cm"],
+                "front_photo_ansur_cm": fused.get("front_photo_ansur_cm"),  # with a side
                 "fused_views": fused["views"],  # "front" when the side photo was not used
                 **({"side_fit": res.body["side"]} if "side" in res.body else {}),
                 "warnings": res.warnings,
@@ -314,7 +315,21 @@ def _read_with(r: dict, views: str) -> bool:
     """Whether the record has readings fitted on ``views`` (a failed side fit falls back to
     the front photo alone: those readings calibrate nothing of the two-view fit)."""
     run = r["runs"].get(views, {})
-    return "photo_ansur_cm" in run and run.get("fused_views", views) == views
+    return (
+        "photo_ansur_cm" in run
+        and run.get("fused_views", views) == views
+        and (views == "front" or _front_readings(r, views) is not None)
+    )
+
+
+def _front_readings(r: dict, views: str) -> dict | None:
+    """The readings of the front photo fitted alone, which a front+side fusion uses too
+    (``fusion.stack_features``). Runs saved before ``measure`` reported them with the front+side
+    run have them from the same body's front-only run: the same fit of the same photo."""
+    if views != "front_side":
+        return None
+    run = r["runs"][views]
+    return run.get("front_photo_ansur_cm") or r["runs"].get("front", {}).get("photo_ansur_cm")
 
 
 def _group_rows(records: list[dict], views: str, group: str) -> list[dict]:
@@ -330,7 +345,8 @@ def _gaussian_inputs(r: dict, views: str, with_w: bool, cal, sex: str | None):
     fused = {n: g.ansur[n][0] for n in fusion.FUSED}
     weight = r["weight_kg"] if with_w else None
     readings = r["runs"][views]["photo_ansur_cm"]
-    return g, fusion.stack_features(fused, readings, r["height_cm"], weight)
+    front = _front_readings(r, views)
+    return g, fusion.stack_features(fused, readings, r["height_cm"], weight, front)
 
 
 def _fit_table(records: list[dict], cal, with_stack, views: str, with_w: bool, group: str):
@@ -443,6 +459,8 @@ def _fuse(rec: dict, views: str, with_weight: bool, cal, sex: str | None | bool 
     from bodylens.body import fusion
     from bodylens.body.measurements import BY_NAME
 
+    views = rec["runs"][views].get("fused_views", views)  # as measure fused it
+    # A failed side fit leaves the front photo's fit alone: the body's front-only run.
     run = rec["runs"][views]
     return fusion.fuse(
         run["photo_table_cm"],
@@ -450,9 +468,10 @@ def _fuse(rec: dict, views: str, with_weight: bool, cal, sex: str | None | bool 
         height_cm=rec["height_cm"],
         weight_kg=rec["weight_kg"] if with_weight else None,
         sex=rec["sex"] if sex is True else sex,
-        views=run.get("fused_views", views),  # as measure fused it
+        views=views,
         table_sigma={n: BY_NAME[n].sigma_cm for n in run["photo_table_cm"]},  # as measure does
         cal=cal,
+        front_readings=_front_readings(rec, views),
     )
 
 
@@ -615,15 +634,17 @@ def report(
         "",
         "Pipeline: MediaPipe's landmarks and person mask, averaged over the photo and its "
         "mirror image (`detect.pose.detect_pose`); front fit (`body/fit.py`); with a side "
-        "photo, its own camera and pose are fitted and the shape refined on both views' "
-        "keypoints and silhouettes (`body/views.py`); "
+        "photo, a second, shorter front fit starts the two-view fit, where the side photo's "
+        "own camera and pose are fitted and the shape refined on both views' keypoints and "
+        "silhouettes (`body/views.py`); "
         "then `body/fusion.py` conditions the ANSUR II per-sex Gaussian (prior split only) on "
         "the height, the weight when given, and the fitted body's ANSUR-definition girths, "
         "lengths and (without weight) mass as noisy readings (the fit's size bias removed as "
         "a line, photo ≈ offset + ratio × truth; σ, and the correlation of the readings' "
         "errors, from the calibration: one fitted body reads its girths wrong together); a "
         "ridge regression learned on the calibration set, per sex, then corrects that answer "
-        "from all the readings (breadths and depths too), the height and the weight "
+        "from all the readings (breadths and depths too; with a side photo, those of the "
+        "front photo fitted alone as well), the height and the weight "
         "(`fusion.stack_correction`), and the posterior σ is scaled to cover 68 %.",
         "",
         *(

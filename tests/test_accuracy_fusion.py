@@ -143,6 +143,13 @@ def test_shipped_calibration_is_sane():
             assert {f"fused:{n}" for n in fusion.FUSED} <= set(model["features"])
             assert "photo:chest_depth" in model["features"] and "height" in model["features"]
             assert ("weight" in model["features"]) == (not mode.endswith("noweight"))
+            # Front+side also sees the front photo fitted alone (fusion.stack_features), and
+            # leans on it: those inputs carry a fair share of every headline coefficient.
+            front = [i for i, k in enumerate(model["features"]) if k.startswith("front:")]
+            assert bool(front) == mode.startswith("front_side")
+            for name in ("chest_girth", "waist_girth", "hip_girth") if front else ():
+                coef = np.abs(model["coef"][name])
+                assert coef[front].sum() > 0.15 * coef.sum(), (mode, group, name)
             assert set(model["coef"]) >= {"chest_girth", "waist_girth", "hip_girth"}
             for name, coef in model["coef"].items():
                 assert len(coef) == len(model["features"]) and np.isfinite(coef).all()
@@ -182,6 +189,30 @@ def test_returned_values_are_corrected_independently_of_what_else_was_asked():
     assert everything["knee_girth"][1] == pytest.approx(
         BY_NAME["knee_girth"].sigma_cm * model["scale"]["knee_girth"]
     )
+
+
+@pytest.mark.skipif(not CAL_RUNS.is_file(), reason="calibration runs missing")
+def test_front_side_fusion_reads_the_front_photo_fitted_alone():
+    """With a side photo the learned correction also reads the front-only fit: it needs those
+    readings (a clear error without them), and a wider front-only chest widens the answer."""
+    from bodylens.body.measurements import BY_NAME
+
+    rec = json.loads(CAL_RUNS.read_text())["records"][5]
+    run, front = rec["runs"]["front_side"], rec["runs"]["front"]["photo_ansur_cm"]
+    sigma = {n: BY_NAME[n].sigma_cm for n in run["photo_table_cm"]}
+    kw = dict(height_cm=rec["height_cm"], weight_kg=rec["weight_kg"], sex=rec["sex"],
+              views="front_side", table_sigma=sigma)  # fmt: skip
+    with pytest.raises(ValueError, match="front_readings"):
+        fusion.fuse(run["photo_table_cm"], run["photo_ansur_cm"], **kw)
+
+    def chest(front_readings: dict) -> float:
+        res = fusion.fuse(run["photo_table_cm"], run["photo_ansur_cm"],
+                          front_readings=front_readings, **kw)  # fmt: skip
+        return res.ansur["chest_girth"][0]
+
+    wider = {**front, "chest_girth": front["chest_girth"] + 1.0,
+             "chest_breadth": front["chest_breadth"] + 0.3}  # fmt: skip
+    assert chest(wider) > chest(front) + 0.2
 
 
 @pytest.mark.skipif(not CAL_RUNS.is_file(), reason="calibration runs missing")

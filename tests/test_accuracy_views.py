@@ -61,6 +61,11 @@ def test_front_and_side_photos_are_fitted_together(photos):
     assert one.body["fusion"]["views"] == "front"
     assert two.body["fusion"]["views"] == "front_side"
     assert "side" not in one.body
+    # The front photo is fitted alone as for one photo, and those readings reach the fusion.
+    alone = two.body["fusion"]["front_photo_ansur_cm"]
+    for name, value in one.body["fusion"]["photo_ansur_cm"].items():
+        assert alone[name] == pytest.approx(value, abs=0.05), name
+    assert "front_photo_ansur_cm" not in one.body["fusion"]
     assert two.body["side"]["used"] is True
     assert 0 < two.body["side"]["silhouette_loss"] < two.body["side"]["silhouette_loss_limit"]
     assert "side_joint" in two.timings and "side_pose" in two.timings

@@ -395,43 +395,55 @@ def measure(
             "lengths and girths may be off by ~5 %"
         )
     step(0.2, "fitting the body")
+    # The front photo is fitted alone first, as for a single photo; with a side photo a
+    # shorter front fit then starts the two-view fit, and the readings of both fits reach
+    # the fusion (their errors are partly independent: ``fusion.stack_features``).
     span = 0.35 if scale_source == "reference" else 0.7
+    if side_rgb is not None:
+        span *= 0.5
     from bodylens.body.fit import ITERATIONS
     from bodylens.body.views import FRONT_ITERATIONS
 
-    # A front photo alone may be fitted twice (loose clothes): its first fit gets half the bar.
-    first = span * (0.5 if side_rgb is None else 1.0)
+    # A front photo may be fitted twice (loose clothes): its first fit gets half the bar.
     fit = fit_photo(
         model,
         pose,
         mask,
         stature_m=stature_m,
         sex=sex,
-        iterations=ITERATIONS if side_rgb is None else FRONT_ITERATIONS,
+        iterations=ITERATIONS,
         outline_skip=skip,
-        progress=lambda f, m: step(0.2 + first * f, m),
+        progress=lambda f, m: step(0.2 + span * 0.5 * f, m),
     )
     timings.update(fit.timings)
-    prior_scale, loose_of = 1.0, None  # loose_of: the fit whose loose ratio is known
-    if side_rgb is None:
-        loose, loose_of = _loose_clothing_ratio(model, fit, mask), fit
-        if loose > LOOSE_REFIT_RATIO:
-            prior_scale = min(loose / LOOSE_REFIT_RATIO, LOOSE_PRIOR_MAX)
-            fit = fit_photo(
-                model, pose, mask, stature_m=stature_m, sex=sex, outline_skip=skip,
-                prior_scale=prior_scale,
-                progress=lambda f, m: step(0.2 + first * (1.0 + f), "refitting: loose clothes"),
-            )  # fmt: skip
-            timings["fit_loose_refit"] = fit.timings.get("fit_optimise", 0.0)
+    prior_scale = 1.0
+    loose, loose_of = _loose_clothing_ratio(model, fit, mask), fit  # loose_of: fit measured
+    if loose > LOOSE_REFIT_RATIO:
+        prior_scale = min(loose / LOOSE_REFIT_RATIO, LOOSE_PRIOR_MAX)
+        fit = fit_photo(
+            model, pose, mask, stature_m=stature_m, sex=sex, outline_skip=skip,
+            prior_scale=prior_scale,
+            progress=lambda f, m: step(0.2 + span * (0.5 + 0.5 * f), "refitting: loose clothes"),
+        )  # fmt: skip
+        timings["fit_loose_refit"] = fit.timings.get("fit_optimise", 0.0)
     ref_body = None
     if ref is not None:
         fit, stature_m, ref_body = _reference_scale(
             model, fit, pose, mask, ref, stature_m, height_cm, sex, timings, warnings, step,
             prior_scale,
         )  # fmt: skip
-    views, side_body = "front", None
+    views, side_body, front_readings = "front", None, None
     if side_rgb is not None:  # issue 6: refine the shape on the side photo too
-        two, side_body = _fit_side(model, fit, pose, mask, side_rgb, stature_m, sex, timings,
+        from bodylens.body import fusion
+
+        alone = _scaled_rest(model, fit, stature_m)[1]
+        front_readings = fusion.photo_readings(alone.vertices, alone.bone_heads)
+        start = fit_photo(
+            model, pose, mask, stature_m=stature_m, sex=sex, iterations=FRONT_ITERATIONS,
+            outline_skip=skip, progress=lambda f, m: step(0.2 + span * (1.0 + 0.3 * f), m),
+        )  # fmt: skip
+        timings["fit_front_start"] = start.timings.get("fit_optimise", 0.0)
+        two, side_body = _fit_side(model, start, pose, mask, side_rgb, stature_m, sex, timings,
                                    warnings, fit_under_clothing, skip)  # fmt: skip
         if two is not None:
             fit, views = two, "front_side"
@@ -441,11 +453,7 @@ def measure(
     from bodylens.body import measurements
 
     t = time.perf_counter()
-    rest = model.rest_body(fit.phenotype, fit.local_changes)
-    raw_stature = float(rest.vertices[:, 2].max() - rest.vertices[:, 2].min())
-    scale = stature_m / raw_stature
-    rest.vertices = rest.vertices * scale
-    rest.bone_heads = rest.bone_heads * scale
+    scale, rest = _scaled_rest(model, fit, stature_m)
     cm = measurements.compute(model, rest, list(dict.fromkeys(canonical)))
     from bodylens.body import fusion  # issue 6: ANSUR prior fusion and calibrated sigma
 
@@ -456,6 +464,7 @@ def measure(
         rest.vertices, rest.bone_heads, cm, height_cm=prior_height, weight_kg=weight_kg, sex=sex,
         views=views,
         table_sigma={n: BY_NAME[n].sigma_cm for n in cm}, height_sigma_cm=prior_sigma,
+        front_readings=front_readings,
     )  # fmt: skip
     timings["measure"] = time.perf_counter() - t
 
@@ -513,6 +522,16 @@ def measure(
         timings.get("fit_optimise", 0.0),
     )
     return MeasurementResult(values, details, warnings, scale_source, body, mesh, timings)
+
+
+def _scaled_rest(model, fit, stature_m: float):
+    """The fitted body in the neutral standing pose, scaled to ``stature_m``: (the scale, the
+    rest body)."""
+    rest = model.rest_body(fit.phenotype, fit.local_changes)
+    scale = stature_m / float(rest.vertices[:, 2].max() - rest.vertices[:, 2].min())
+    rest.vertices = rest.vertices * scale
+    rest.bone_heads = rest.bone_heads * scale
+    return scale, rest
 
 
 def canonical_orientation(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
