@@ -9,7 +9,8 @@ shape prior from them (src/bodylens/data/shape_prior.json, ``bodylens.body.shape
 the scored ones, for the fusion's calibration set (``measure_ansur.py --calibration-set``): a
 random draw of ANSUR is young, two-thirds men and thin at the BMI extremes, which is where a
 learned correction has least to go on. They do not enter the shape prior. ``--append`` fits
-only those, keeping the random draw already in the file.
+only those, keeping the random draw already in the file; ``--more-seed S`` keeps every body in
+the file and appends N more stratified subjects not yet in it, picked with seed S.
 
 Picks subjects stratified by sex, BMI and age from the score split (never the prior split the
 statistics come from), fits Anny's phenotype + local shape controls to each one's stature, mass,
@@ -88,6 +89,12 @@ def main() -> int:
         action="store_true",
         help="fit only the --stratified subjects, keep the file's random draw",
     )
+    parser.add_argument(
+        "--more-seed",
+        type=int,
+        default=None,
+        help="keep every body in the file, append --stratified more picked with this seed",
+    )
     args = parser.parse_args()
     out = args.out or (OUT if args.split == "score" else PRIOR_OUT)
 
@@ -101,7 +108,12 @@ def main() -> int:
         drawn = np.sort(rng.choice(len(pool), min(args.n, len(pool)), replace=False))
         free = np.ones(len(pool), bool)
         free[drawn] = False
-        extra = pick_subjects(pool, args.stratified, seed=8, allowed=free)[: args.stratified]
+        seed = 8
+        if args.more_seed is not None:
+            bodies = json.loads(out.read_text())["bodies"]
+            free &= ~np.isin(pool.subject_id, [b["subject_id"] for b in bodies])
+            drawn, seed = drawn[:0], args.more_seed
+        extra = pick_subjects(pool, args.stratified, seed=seed, allowed=free)[: args.stratified]
         if args.append:
             bodies = [b for b in json.loads(out.read_text())["bodies"] if "draw" not in b]
             drawn = drawn[:0]

@@ -52,6 +52,8 @@ def correction(cal, table: dict, readings: dict, views: str, height_cm: float) -
 
 
 def render_shifts(cal) -> tuple[dict[str, list[float]], int]:
+    from bodylens.body import fusion
+
     records = json.loads(RUNS.read_text())["records"]
     out: dict[str, list[float]] = {n: [] for n in NAMES}
     n = 0
@@ -60,7 +62,8 @@ def render_shifts(cal) -> tuple[dict[str, list[float]], int]:
         if "photo_ansur_cm" not in run:
             continue
         n += 1
-        d = correction(cal, run["photo_table_cm"], run["photo_ansur_cm"], "front", r["height_cm"])
+        readings = fusion.readings_of(run["photo_ansur_cm"], run["photo_table_cm"])
+        d = correction(cal, run["photo_table_cm"], readings, "front", r["height_cm"])
         for k, v in d.items():
             out[k].append(v)
     return out, n
@@ -70,6 +73,7 @@ def photo_shifts(cal, photos) -> tuple[dict[str, list[float]], list[str]]:
     from tqdm import tqdm
 
     import bodylens
+    from bodylens.body import fusion
     from bodylens.errors import BodylensError
 
     out: dict[str, list[float]] = {n: [] for n in NAMES}
@@ -81,8 +85,8 @@ def photo_shifts(cal, photos) -> tuple[dict[str, list[float]], list[str]]:
             refused.append(f"{name}: {exc.message}")
             continue
         fused = res.body["fusion"]
-        d = correction(cal, fused["photo_table_cm"], fused["photo_ansur_cm"], fused["views"],
-                       HEIGHT_CM)  # fmt: skip
+        readings = fusion.readings_of(fused["photo_ansur_cm"], fused["photo_table_cm"])
+        d = correction(cal, fused["photo_table_cm"], readings, fused["views"], HEIGHT_CM)
         for k, v in d.items():
             out[k].append(v)
     return out, refused

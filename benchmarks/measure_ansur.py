@@ -194,7 +194,9 @@ def run_fits(
                 "sigma": {d.name: d.uncertainty_cm for d in res.details},
                 "photo_table_cm": fused["photo_table_cm"],
                 "photo_ansur_cm": fused["photo_ansur_cm"],
-                "front_photo_ansur_cm": fused.get("front_photo_ansur_cm"),  # with a side
+                # With a side photo: the front photo fitted alone, which the fusion reads too.
+                "front_photo_table_cm": fused.get("front_photo_table_cm"),
+                "front_photo_ansur_cm": fused.get("front_photo_ansur_cm"),
                 "fused_views": fused["views"],  # "front" when the side photo was not used
                 **({"side_fit": res.body["side"]} if "side" in res.body else {}),
                 "warnings": res.warnings,
@@ -322,6 +324,13 @@ def _read_with(r: dict, views: str) -> bool:
     )
 
 
+def _readings(run: dict, prefix: str = "photo") -> dict:
+    """A saved run's readings as the fusion takes them (``fusion.readings_of``)."""
+    from bodylens.body import fusion
+
+    return fusion.readings_of(run[f"{prefix}_ansur_cm"], run[f"{prefix}_table_cm"])
+
+
 def _front_readings(r: dict, views: str) -> dict | None:
     """The readings of the front photo fitted alone, which a front+side fusion uses too
     (``fusion.stack_features``). Runs saved before ``measure`` reported them with the front+side
@@ -329,7 +338,10 @@ def _front_readings(r: dict, views: str) -> dict | None:
     if views != "front_side":
         return None
     run = r["runs"][views]
-    return run.get("front_photo_ansur_cm") or r["runs"].get("front", {}).get("photo_ansur_cm")
+    if run.get("front_photo_ansur_cm"):
+        return _readings(run, "front_photo")
+    front = r["runs"].get("front", {})
+    return _readings(front) if "photo_ansur_cm" in front else None
 
 
 def _group_rows(records: list[dict], views: str, group: str) -> list[dict]:
@@ -344,7 +356,7 @@ def _gaussian_inputs(r: dict, views: str, with_w: bool, cal, sex: str | None):
     g = _fuse(r, views, with_w, cal, sex=sex)
     fused = {n: g.ansur[n][0] for n in fusion.FUSED}
     weight = r["weight_kg"] if with_w else None
-    readings = r["runs"][views]["photo_ansur_cm"]
+    readings = _readings(r["runs"][views])
     front = _front_readings(r, views)
     return g, fusion.stack_features(fused, readings, r["height_cm"], weight, front)
 
@@ -464,7 +476,7 @@ def _fuse(rec: dict, views: str, with_weight: bool, cal, sex: str | None | bool 
     run = rec["runs"][views]
     return fusion.fuse(
         run["photo_table_cm"],
-        run["photo_ansur_cm"],
+        _readings(run),
         height_cm=rec["height_cm"],
         weight_kg=rec["weight_kg"] if with_weight else None,
         sex=rec["sex"] if sex is True else sex,

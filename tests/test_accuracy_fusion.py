@@ -57,17 +57,23 @@ def test_more_precise_photo_moves_the_answer_closer_to_the_photo():
 
 
 def test_without_weight_mass_and_bmi_are_estimated_from_the_photo():
+    from dataclasses import replace
+
+    # The shipped calibration's Gaussian part (its learned corrections need every reading).
+    cal = replace(fusion.calibration(), stack={}, table={})
     light = fusion.fuse({}, _readings(88.0, 76.0, 92.0) | {"weight": 60.0}, height_cm=175.0,
-                        weight_kg=None, sex=None)  # fmt: skip
+                        weight_kg=None, sex=None, cal=cal)  # fmt: skip
     heavy = fusion.fuse({}, _readings(118.0, 110.0, 115.0) | {"weight": 105.0}, height_cm=175.0,
-                        weight_kg=None, sex=None)  # fmt: skip
+                        weight_kg=None, sex=None, cal=cal)  # fmt: skip
     assert light.weight_source == heavy.weight_source == "estimated"
     assert 50 < light.mass_kg[0] < 75 < 90 < heavy.mass_kg[0] < 120
     assert light.mass_kg[1] > 0
     assert light.bmi[0] == pytest.approx(light.mass_kg[0] / 1.75**2, rel=0.08)
     # Given weight is used: the answer changes with it.
-    w1 = fusion.fuse({}, _readings(95, 85, 100), height_cm=175.0, weight_kg=65.0, sex="male")
-    w2 = fusion.fuse({}, _readings(95, 85, 100), height_cm=175.0, weight_kg=95.0, sex="male")
+    w1 = fusion.fuse({}, _readings(95, 85, 100), height_cm=175.0, weight_kg=65.0, sex="male",
+                     cal=cal)  # fmt: skip
+    w2 = fusion.fuse({}, _readings(95, 85, 100), height_cm=175.0, weight_kg=95.0, sex="male",
+                     cal=cal)  # fmt: skip
     assert w2.ansur["waist_girth"][0] > w1.ansur["waist_girth"][0] + 2.0
 
 
@@ -90,15 +96,16 @@ def test_learned_correction_shifts_the_gaussian_answer_within_its_limits():
         plain, corrected = chest(height, {}), chest(height, {"front": {"male": model}})
         assert corrected[0] - plain[0] == pytest.approx(shift, abs=1e-6)
         assert corrected[1] - plain[1] == pytest.approx(shift, abs=1e-6)  # the table's too
-    # Another sex's model, or a model needing a reading the photo lacks: no correction.
+    # Another sex's model: no correction; a model needing a reading the call lacks: an error.
     assert chest(180.0, {"front": {"female": model}}) == chest(180.0, {})
-    missing = {**model, "features": ["photo:chest_depth"]}
-    assert chest(180.0, {"front": {"male": missing}}) == chest(180.0, {})
+    missing = {**model, "features": ["photo:table:chest_girth"]}
+    with pytest.raises(ValueError, match="photo:table:chest_girth"):
+        chest(180.0, {"front": {"male": missing}})
 
 
 def test_no_height_means_no_prior():
     values, sigmas, summary = fusion.apply(
-        np.zeros((3, 3)), np.zeros((3, 3)), {"chest_girth": 90.0}, height_cm=None,
+        {}, {"chest_girth": 90.0}, height_cm=None,
         weight_kg=None, sex=None, views="front", table_sigma={"chest_girth": 4.8},
     )  # fmt: skip
     assert values == {"chest_girth": 90.0} and sigmas == {"chest_girth": 4.8}
@@ -179,11 +186,12 @@ def test_returned_values_are_corrected_independently_of_what_else_was_asked():
     table = run["photo_table_cm"]
     kw = dict(height_cm=172.0, weight_kg=None, sex="female", views="front", cal=cal,
               table_sigma={n: BY_NAME[n].sigma_cm for n in table})  # fmt: skip
-    everything = fusion.fuse(table, run["photo_ansur_cm"], **kw).values
+    readings = fusion.readings_of(run["photo_ansur_cm"], table)
+    everything = fusion.fuse(table, readings, **kw).values
     for ask in (["chest_girth"], ["underbust_girth", "knee_girth"]):
-        alone = fusion.fuse({n: table[n] for n in ask}, run["photo_ansur_cm"], **kw).values
+        alone = fusion.fuse({n: table[n] for n in ask}, readings, **kw).values
         assert alone == {n: everything[n] for n in ask}
-    carried = fusion.fuse(table, run["photo_ansur_cm"], **{**kw, "cal": replace(cal, table={})})
+    carried = fusion.fuse(table, readings, **{**kw, "cal": replace(cal, table={})})
     assert everything["underbust_girth"][0] != pytest.approx(carried.values["underbust_girth"][0])
     model = cal.table["front_noweight"]["female"]
     assert everything["knee_girth"][1] == pytest.approx(
@@ -198,21 +206,23 @@ def test_front_side_fusion_reads_the_front_photo_fitted_alone():
     from bodylens.body.measurements import BY_NAME
 
     rec = json.loads(CAL_RUNS.read_text())["records"][5]
-    run, front = rec["runs"]["front_side"], rec["runs"]["front"]["photo_ansur_cm"]
+    run, front = rec["runs"]["front_side"], rec["runs"]["front"]
+    readings = fusion.readings_of(run["photo_ansur_cm"], run["photo_table_cm"])
     sigma = {n: BY_NAME[n].sigma_cm for n in run["photo_table_cm"]}
     kw = dict(height_cm=rec["height_cm"], weight_kg=rec["weight_kg"], sex=rec["sex"],
               views="front_side", table_sigma=sigma)  # fmt: skip
     with pytest.raises(ValueError, match="front_readings"):
-        fusion.fuse(run["photo_table_cm"], run["photo_ansur_cm"], **kw)
+        fusion.fuse(run["photo_table_cm"], readings, **kw)
 
-    def chest(front_readings: dict) -> float:
-        res = fusion.fuse(run["photo_table_cm"], run["photo_ansur_cm"],
-                          front_readings=front_readings, **kw)  # fmt: skip
+    def chest(front_ansur: dict) -> float:
+        alone = fusion.readings_of(front_ansur, front["photo_table_cm"])
+        res = fusion.fuse(run["photo_table_cm"], readings, front_readings=alone, **kw)
         return res.ansur["chest_girth"][0]
 
-    wider = {**front, "chest_girth": front["chest_girth"] + 1.0,
-             "chest_breadth": front["chest_breadth"] + 0.3}  # fmt: skip
-    assert chest(wider) > chest(front) + 0.2
+    ansur = front["photo_ansur_cm"]
+    wider = {**ansur, "chest_girth": ansur["chest_girth"] + 1.0,
+             "chest_breadth": ansur["chest_breadth"] + 0.3}  # fmt: skip
+    assert chest(wider) > chest(ansur) + 0.2
 
 
 @pytest.mark.skipif(not CAL_RUNS.is_file(), reason="calibration runs missing")

@@ -436,8 +436,7 @@ def measure(
     if side_rgb is not None:  # issue 6: refine the shape on the side photo too
         from bodylens.body import fusion
 
-        alone = _scaled_rest(model, fit, stature_m)[1]
-        front_readings = fusion.photo_readings(alone.vertices, alone.bone_heads)
+        front_readings = fusion.fit_readings(model, _scaled_rest(model, fit, stature_m)[1])
         start = fit_photo(
             model, pose, mask, stature_m=stature_m, sex=sex, iterations=FRONT_ITERATIONS,
             outline_skip=skip, progress=lambda f, m: step(0.2 + span * (1.0 + 0.3 * f), m),
@@ -460,9 +459,9 @@ def measure(
     # A reference-derived stature feeds the prior as a noisy height (issue 6).
     prior_height = height_cm if scale_source != "reference" else stature_m * 100.0
     prior_sigma = 0.0 if scale_source != "reference" else REFERENCE_SCALE_SIGMA * prior_height
+    readings = fusion.fit_readings(model, rest) if prior_height is not None else {}
     cm, sigmas, fused = fusion.apply(
-        rest.vertices, rest.bone_heads, cm, height_cm=prior_height, weight_kg=weight_kg, sex=sex,
-        views=views,
+        readings, cm, height_cm=prior_height, weight_kg=weight_kg, sex=sex, views=views,
         table_sigma={n: BY_NAME[n].sigma_cm for n in cm}, height_sigma_cm=prior_sigma,
         front_readings=front_readings,
     )  # fmt: skip

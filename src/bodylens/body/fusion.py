@@ -141,7 +141,8 @@ def stack_features(
     front_readings: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """What the learned correction sees: the Gaussian answer, every photo reading (breadths and
-    depths too, which the Gaussian leaves out), the height and the weight when given.
+    depths too, which the Gaussian leaves out; the table's values too, ``readings_of``), the
+    height and the weight when given.
 
     ``front_readings`` (front+side only): the same readings of the front photo fitted alone.
     Why: the two fits err partly apart (their girth errors correlate ~0.7), so the
@@ -215,6 +216,34 @@ def photo_readings(vertices: np.ndarray, bone_heads: np.ndarray) -> dict[str, fl
     return {k: float(t[0]) for k, t in out.items()}
 
 
+TABLE_PREFIX = "table:"
+
+
+def readings_of(ansur: dict[str, float], table: dict[str, float]) -> dict[str, float]:
+    """One fitted body's readings as the fusion takes them: its ANSUR-definition values
+    (``photo_readings``) and every value of the measurement table, keyed ``table:<name>``."""
+    out = dict(ansur)
+    out.update({f"{TABLE_PREFIX}{k}": v for k, v in table.items() if k != "height"})
+    return out
+
+
+def fit_readings(model, rest) -> dict[str, float]:
+    """``readings_of`` a fitted rest body already scaled to its stature (``api.measure``).
+    Every table value is read, whatever was asked for, so that the learned corrections, which
+    read them all, give each value independently of the others asked for."""
+    from bodylens.body import measurements
+
+    ansur = photo_readings(rest.vertices, rest.bone_heads)
+    return readings_of(ansur, measurements.compute(model, rest))
+
+
+def split_readings(readings: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    """(ANSUR-definition values, table values) of ``readings_of``'s dict."""
+    n = len(TABLE_PREFIX)
+    ansur = {k: v for k, v in readings.items() if not k.startswith(TABLE_PREFIX)}
+    return ansur, {k[n:]: v for k, v in readings.items() if k.startswith(TABLE_PREFIX)}
+
+
 @dataclass
 class FusionResult:
     """Fused table values with σ (cm), and the mass/BMI estimate."""
@@ -242,9 +271,10 @@ def fuse(
 ) -> FusionResult:
     """Combine photo measurements with ANSUR's prior given height (+ weight, + sex).
 
-    table_cm: the fitted body's values from the measurement table; readings: the same body
-    with ANSUR's definitions (``photo_readings``). Without a weight the photo body's mass is a
-    noisy reading, and the posterior weight and BMI are the estimates. ``height_sigma_cm`` > 0
+    table_cm: the fitted body's values from the measurement table, those to return; readings:
+    the same body with ANSUR's definitions and every table value (``fit_readings``). Without a
+    weight the photo body's mass is a noisy reading, and the posterior weight and BMI are the
+    estimates. ``height_sigma_cm`` > 0
     makes the height a noisy observation too (a stature derived from a reference object).
     ``front_readings``: with ``views`` "front_side", the readings of the front photo fitted
     alone, which the learned front+side correction reads too (ValueError without them).
@@ -275,19 +305,25 @@ def fuse(
     mode = mode_of(views, weight_kg is not None)
     group = _normalise_sex(sex) or "any"
     stack_model = cal.stack.get(mode, {}).get(group)
-    if (
-        views == "front_side"
-        and front_readings is None
-        and stack_model
-        and any(k.startswith("front:") for k in stack_model["features"])
-    ):
-        raise ValueError("front_side fusion needs front_readings (the front photo fitted alone)")
+    table_model = cal.table.get(mode, {}).get(group)
     means = {n: post[n][0] for n in (*FUSED, "weight")}
-    # The learned correction of the Gaussian answer (none when a reading it needs is missing).
+    # The learned corrections of the Gaussian answer: they need every reading they were fitted
+    # on (``fit_readings``; with a side photo, the front photo's fitted alone too).
     feats = stack_features(
         {n: means[n] for n in FUSED}, readings, height_cm, weight_kg,
         front_readings if views == "front_side" else None,
     )  # fmt: skip
+    for learned in (stack_model, table_model):
+        missing = [k for k in (learned or {}).get("features", []) if k not in feats]
+        if missing:
+            raise ValueError(
+                f"the {mode} correction needs readings the call lacks: {', '.join(missing[:4])}"
+                + (
+                    " (front_readings: the front photo fitted alone)"
+                    if any(k.startswith("front:") for k in missing)
+                    else ""
+                )  # fmt: skip
+            )
     for name, delta in stack_correction(stack_model, feats).items():
         means[name] += delta
     scales = cal.scale.get(f"{mode}|{group}", cal.scale.get(mode, cal.scale.get(views, {})))
@@ -300,7 +336,6 @@ def fuse(
             values[name] = (value, table_sigma.get(name, 2.0))
     # The learned correction of the returned (table-definition) values, with their own σ scale;
     # without one, the ANSUR σ scale stands in for the same measurement.
-    table_model = cal.table.get(mode, {}).get(group)
     deltas = stack_correction(table_model, feats, own={n: v[0] for n, v in values.items()})
     for name, (value, sd) in values.items():
         if table_model and name in table_model["scale"]:
@@ -326,8 +361,7 @@ def fuse(
 
 
 def apply(
-    rest_vertices: np.ndarray,
-    rest_heads: np.ndarray,
+    readings: dict[str, float],
     table_cm: dict[str, float],
     *,
     height_cm: float | None,
@@ -338,13 +372,14 @@ def apply(
     height_sigma_cm: float = 0.0,
     front_readings: dict[str, float] | None = None,
 ) -> tuple[dict[str, float], dict[str, float], dict[str, object]]:
-    """What ``api.measure`` calls: fused values and σ per table name, plus a JSON-ready summary
-    (mass/BMI estimate, the raw photo values) for the result's ``body`` section.
+    """What ``api.measure`` calls: fused values and σ per name of ``table_cm`` (the values asked
+    for), plus a JSON-ready summary (mass/BMI estimate, the raw photo values) for the result's
+    ``body`` section. ``readings`` / ``front_readings``: ``fit_readings`` of the fitted body and,
+    with a side photo, of the front photo fitted alone.
 
     Without a given height the prior is not applied (its strongest input would be a guess)."""
     if height_cm is None:
         return dict(table_cm), dict(table_sigma), {"applied": False}
-    readings = photo_readings(rest_vertices, rest_heads)
     res = fuse(
         table_cm,
         readings,
@@ -366,11 +401,19 @@ def apply(
         "weight_source": res.weight_source,
         "mass_kg": [round(res.mass_kg[0], 1), round(res.mass_kg[1], 1)],
         "bmi": [round(res.bmi[0], 1), round(res.bmi[1], 1)],
-        "photo_table_cm": {k: round(v, 2) for k, v in table_cm.items()},
-        "photo_ansur_cm": {k: round(v, 2) for k, v in readings.items()},
+        **_raw_values("photo", readings),
     }
     if front_readings is not None and views == "front_side":
-        summary["front_photo_ansur_cm"] = {k: round(v, 2) for k, v in front_readings.items()}
+        summary.update(_raw_values("front_photo", front_readings))
     values = {k: v[0] for k, v in res.values.items()}
     sigmas = {k: v[1] for k, v in res.values.items()}
     return values, sigmas, summary
+
+
+def _raw_values(prefix: str, readings: dict[str, float]) -> dict[str, dict[str, float]]:
+    """``<prefix>_table_cm`` and ``<prefix>_ansur_cm``: a fitted body's own values, rounded."""
+    ansur, table = split_readings(readings)
+    return {
+        f"{prefix}_table_cm": {k: round(v, 2) for k, v in table.items()},
+        f"{prefix}_ansur_cm": {k: round(v, 2) for k, v in ansur.items()},
+    }
