@@ -444,8 +444,8 @@ def measure(
         timings["fit_front_start"] = start.timings.get("fit_optimise", 0.0)
         two, side_body = _fit_side(model, start, pose, mask, side_rgb, stature_m, sex, timings,
                                    warnings, fit_under_clothing, skip)  # fmt: skip
-        if two is not None:
-            fit, views = two, "front_side"
+        if two is not None:  # the joint fit keeps the shape prior at its own weight
+            fit, views, prior_scale = two, "front_side", 1.0
 
     # --- measure on the neutral standing pose
     step(0.92, "measuring")
