@@ -170,6 +170,28 @@ def test_multipart_upload_and_media_path(client):
     assert r.status_code == 403
 
 
+def test_side_photo_upload(client):
+    """A front and a side photo as multipart files: fitted together, and detail mode says how
+    (the side fit, and the front photo fitted alone that the fusion reads too)."""
+    files = {"photo": ("p.jpg", PHOTO, "image/jpeg"), "side_photo": ("s.jpg", PHOTO, "image/jpeg")}
+    r = client.post("/estimate?detail=true", files=files,
+                    data={"measures_table": "chest,waist", "height_cm": "180"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert list(out["measurements"]) == ["chest", "waist"]
+    side, fusion = out["body"]["side"], out["body"]["fusion"]
+    assert fusion["views"] == ("front_side" if side["used"] else "front")
+    if side["used"]:
+        assert set(fusion["front_photo_ansur_cm"]) >= {"chest_girth", "waist_girth"}
+        assert set(fusion["front_photo_table_cm"]) >= {"chest_girth", "waist_girth"}
+    else:
+        assert any(w.startswith("side photo:") for w in out["warnings"])
+    blank = _jpeg(np.full((640, 480, 3), 200, np.uint8))
+    files["side_photo"] = ("s.jpg", blank, "image/jpeg")
+    r = client.post("/estimate", files=files, data={"measures_table": "waist", "height_cm": "180"})
+    assert r.status_code == 422 and "side photo" in r.json()["error"], r.text
+
+
 def test_detail_mode_and_mesh(client, photo_url):
     r = client.post("/v1/measurements", json={"photo_url": photo_url, "mesh": "glb",
                                               "measures_table": ["chest", "hips"]})  # fmt: skip
