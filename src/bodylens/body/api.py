@@ -433,10 +433,12 @@ def measure(
             prior_scale,
         )  # fmt: skip
     views, side_body, front_readings = "front", None, None
+    with_prior = scale_source != "guessed"  # the ANSUR fusion applies (issue 6)
     if side_rgb is not None:  # issue 6: refine the shape on the side photo too
         from bodylens.body import fusion
 
-        front_readings = fusion.fit_readings(model, _scaled_rest(model, fit, stature_m)[1])
+        if with_prior:  # the fusion reads this fit too
+            front_readings = fusion.fit_readings(model, _scaled_rest(model, fit, stature_m)[1])
         start = fit_photo(
             model, pose, mask, stature_m=stature_m, sex=sex, iterations=FRONT_ITERATIONS,
             outline_skip=skip, progress=lambda f, m: step(0.2 + span * (1.0 + 0.3 * f), m),
@@ -453,13 +455,16 @@ def measure(
 
     t = time.perf_counter()
     scale, rest = _scaled_rest(model, fit, stature_m)
-    cm = measurements.compute(model, rest, list(dict.fromkeys(canonical)))
     from bodylens.body import fusion  # issue 6: ANSUR prior fusion and calibrated sigma
 
     # A reference-derived stature feeds the prior as a noisy height (issue 6).
     prior_height = height_cm if scale_source != "reference" else stature_m * 100.0
     prior_sigma = 0.0 if scale_source != "reference" else REFERENCE_SCALE_SIGMA * prior_height
-    readings = fusion.fit_readings(model, rest) if prior_height is not None else {}
+    # The fusion reads every table value, whatever was asked for: each computed once.
+    names = list(dict.fromkeys(canonical))
+    table = measurements.compute(model, rest, None if with_prior else names)
+    cm = {n: table[n] for n in names}
+    readings = fusion.fit_readings(model, rest, table) if with_prior else {}
     cm, sigmas, fused = fusion.apply(
         readings, cm, height_cm=prior_height, weight_kg=weight_kg, sex=sex, views=views,
         table_sigma={n: BY_NAME[n].sigma_cm for n in cm}, height_sigma_cm=prior_sigma,

@@ -173,9 +173,20 @@ def stack_correction(
     fitted on renders of prior-split subjects, takes 3-25 % off the headline girths' error
     on the scored bodies (docs/BENCHMARKS.md), at some cost in stability on real photos
     (docs/measurements.md). Inputs are standardised and clipped to ±4 SD and each correction
-    to ±3 residual SD, so an unusual photo cannot be pushed far by it."""
-    if not model or any(k not in features for k in model["features"]):
+    to ±3 residual SD, so an unusual photo cannot be pushed far by it.
+
+    A model needs every input it was fitted on (``fit_readings``; with a side photo, the front
+    photo's fitted alone too): ValueError names the missing ones rather than leave part of
+    the correction out."""
+    if not model:
         return {}
+    missing = [k for k in model["features"] if k not in features]
+    if missing:
+        hint = " (front_readings: the front photo fitted alone)" if any(
+            k.startswith("front:") for k in missing
+        ) else ""  # fmt: skip
+        raise ValueError(f"the learned correction needs readings the call lacks: "
+                         f"{', '.join(missing[:4])}{hint}")  # fmt: skip
     shared = [features[k] for k in model["features"]]
     out = {}
     for name, coef in model["coef"].items():
@@ -227,14 +238,15 @@ def readings_of(ansur: dict[str, float], table: dict[str, float]) -> dict[str, f
     return out
 
 
-def fit_readings(model, rest) -> dict[str, float]:
-    """``readings_of`` a fitted rest body already scaled to its stature (``api.measure``).
+def fit_readings(model, rest, table: dict[str, float] | None = None) -> dict[str, float]:
+    """``readings_of`` a fitted rest body already scaled to its stature (``api.measure``);
+    ``table``: its values of every table measurement, when already computed.
     Every table value is read, whatever was asked for, so that the learned corrections, which
     read them all, give each value independently of the others asked for."""
     from bodylens.body import measurements
 
     ansur = photo_readings(rest.vertices, rest.bone_heads)
-    return readings_of(ansur, measurements.compute(model, rest))
+    return readings_of(ansur, table if table is not None else measurements.compute(model, rest))
 
 
 def split_readings(readings: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
@@ -307,23 +319,11 @@ def fuse(
     stack_model = cal.stack.get(mode, {}).get(group)
     table_model = cal.table.get(mode, {}).get(group)
     means = {n: post[n][0] for n in (*FUSED, "weight")}
-    # The learned corrections of the Gaussian answer: they need every reading they were fitted
-    # on (``fit_readings``; with a side photo, the front photo's fitted alone too).
+    # The learned correction of the Gaussian answer.
     feats = stack_features(
         {n: means[n] for n in FUSED}, readings, height_cm, weight_kg,
         front_readings if views == "front_side" else None,
     )  # fmt: skip
-    for learned in (stack_model, table_model):
-        missing = [k for k in (learned or {}).get("features", []) if k not in feats]
-        if missing:
-            raise ValueError(
-                f"the {mode} correction needs readings the call lacks: {', '.join(missing[:4])}"
-                + (
-                    " (front_readings: the front photo fitted alone)"
-                    if any(k.startswith("front:") for k in missing)
-                    else ""
-                )  # fmt: skip
-            )
     for name, delta in stack_correction(stack_model, feats).items():
         means[name] += delta
     scales = cal.scale.get(f"{mode}|{group}", cal.scale.get(mode, cal.scale.get(views, {})))
