@@ -53,8 +53,10 @@ ANSUR_COLUMNS: dict[str, tuple[tuple[str, ...], str]] = {
     "wrist_girth": (("wristcircumference",), "at the wrist (ISO 5.3.19)"),
     "inside_leg": (("crotchheight",), "crotch to floor, standing (ISO 5.1.15)"),
     "outside_leg": (("waistheightomphalion",), "PROXY: navel-level waist height to floor"),
+    # The whole front-to-back length (mean 62 cm); the posterior column (35 cm) is its back
+    # part, not a second piece to add.
     "crotch_length": (
-        ("crotchlengthomphalion", "crotchlengthposterioromphalion"),
+        ("crotchlengthomphalion",),
         "front navel-waist through the crotch to back navel-waist",
     ),
     "back_neck_to_waist": (("waistbacklength",), "cervicale to back waist (ISO 5.4.5)"),
