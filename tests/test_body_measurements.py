@@ -53,6 +53,14 @@ def test_issue_example_names_resolve():
         ("stature", "height"),
         ("underbust", "underbust_girth"),
         (" shoulder width ", "shoulder_width"),
+        ("tour_de_ventre", "stomach_girth"),
+        ("abdomen", "stomach_girth"),
+        ("longueur_taille_dos", "back_neck_to_waist"),
+        ("nape_to_waist", "back_neck_to_waist"),
+        ("outseam", "outside_leg"),
+        ("longueur_extérieure_jambe", "outside_leg"),
+        ("rise", "crotch_length"),
+        ("enfourchure", "crotch_length"),
     ],
 )
 def test_aliases(name: str, canonical: str):
@@ -119,3 +127,26 @@ def test_obj_export_counts():
     assert sum(line.startswith("v ") for line in lines) == 4
     faces = [line for line in lines if line.startswith("f ")]
     assert len(faces) == 4 and faces[0] == "f 1 3 2"
+
+
+def test_issue6_measurement_set_is_complete():
+    """Issue 6's list, each defined once: stomach, back neck to waist, outside leg and crotch
+    length beside the girths and lengths the table started with."""
+    wanted = {
+        "height", "neck_girth", "chest_girth", "underbust_girth", "waist_girth", "hip_girth",
+        "stomach_girth", "shoulder_width", "back_neck_to_waist", "arm_length",
+        "upper_arm_girth", "wrist_girth", "inside_leg", "outside_leg", "crotch_length",
+        "thigh_girth", "knee_girth", "calf_girth", "ankle_girth",
+    }  # fmt: skip
+    assert wanted <= set(canonical_names())
+
+
+def test_outline_length_bridges_hollows():
+    from bodylens.body.geometry import outline_length
+
+    # A profile with a notch: the tape spans it, so the length is the straight 0 -> 2 span.
+    notch = np.array([[0.0, 1.0], [0.9, 1.0], [1.0, 0.5], [1.1, 1.0], [2.0, 1.0]])
+    assert outline_length(notch) == pytest.approx(2.0)
+    # A bump is followed: up and over.
+    bump = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
+    assert outline_length(bump) == pytest.approx(2 * np.sqrt(2))

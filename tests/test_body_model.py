@@ -35,6 +35,32 @@ def test_default_body_in_sane_ranges(default_cm):
     assert cm["wrist_girth"] < cm["upper_arm_girth"]
     assert 0.4 < cm["inside_leg"] / cm["height"] < 0.52
     assert cm["inside_leg"] < cm["waist_height"] < cm["height"]
+    assert cm["waist_girth"] < cm["stomach_girth"] < cm["hip_girth"]
+    assert cm["inside_leg"] + 15 < cm["outside_leg"] < cm["waist_height"] + 5
+    assert 0.2 < cm["back_neck_to_waist"] / cm["height"] < 0.3
+    assert 0.3 < cm["crotch_length"] / cm["height"] < 0.4
+
+
+def test_lengths_follow_shape_controls(model, default_cm):
+    """Each new length answers to the body part it measures and not to others."""
+    names = ["back_neck_to_waist", "outside_leg", "crotch_length", "stomach_girth"]
+
+    def changed(control: str) -> dict[str, float]:
+        got = measurements.compute(model, model.rest_body(None, {control: 0.8}), names)
+        return {n: got[n] - default_cm[n] for n in names}
+
+    belly = changed("stomach-pregnant-incr")
+    assert belly["stomach_girth"] > 5
+    # The waist level of the lengths is the navel's, which a belly moves little (the
+    # narrowest level moves up: it would have cut the back length by 7 cm).
+    assert abs(belly["back_neck_to_waist"]) < 2.5
+    legs = changed("measure-upperleg-height-incr")
+    assert legs["outside_leg"] > 5
+    assert abs(legs["back_neck_to_waist"]) < 0.5 and abs(legs["crotch_length"]) < 0.5
+    back = changed("measure-napetowaist-dist-incr")
+    assert back["back_neck_to_waist"] > 2
+    hips = changed("measure-hips-circ-incr")
+    assert 1 < hips["crotch_length"] < 8
 
 
 def test_waist_matches_anny_anthropometry(model, default_cm):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bodylens.body.model import bone_descendants
+from bodylens.body.model import NAVEL_FRACTION, bone_descendants
 
 # Local shape controls the fit moves, in [-1, 1].
 FIT_LOCAL = (
@@ -244,7 +244,7 @@ class AnnyMeasurer:
         band &= np.abs(v[:, 0]) < 0.2
         zb = v[np.flatnonzero(band)[np.argmin(v[band, 1])], 2]
         # Navel level from ANSUR's mean proportions (omphalion between crotch and chest).
-        zw = zc + 0.484 * (zb - zc)
+        zw = zc + NAVEL_FRACTION * (zb - zc)
 
         def hull_at(z: float, sel: np.ndarray) -> float:
             r = self._band(v, sel, np.array([0, 0, z]), up, w)

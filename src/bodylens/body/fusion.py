@@ -47,6 +47,9 @@ READINGS = ANSUR_SHARED
 ROBUST_Z = 1.5
 # Table measurements whose ANSUR counterpart has the same name (the correction carries over).
 FUSED = READINGS
+# Table measurements taken where ANSUR takes another measurement: that one's correction (and σ)
+# carries over. The stomach girth is taken at the navel, ANSUR's waist level.
+CARRIED = {"stomach_girth": "waist_girth"}
 # Default photo σ (cm; weight kg) per view set, about 1.25 × the single-photo MAE on the
 # issue-2 synthetic benchmark; the two-view girths are assumed ~40 % better.
 _DEFAULT_SIGMA = {
@@ -330,18 +333,19 @@ def fuse(
     table_sigma = table_sigma or {}
     values: dict[str, tuple[float, float]] = {}
     for name, value in table_cm.items():
-        if name in FUSED and name in readings:
-            values[name] = (value + means[name] - readings[name], post[name][1])
+        source = CARRIED.get(name, name)
+        if source in FUSED and source in readings:
+            values[name] = (value + means[source] - readings[source], post[source][1])
         else:
             values[name] = (value, table_sigma.get(name, 2.0))
     # The learned correction of the returned (table-definition) values, with their own σ scale;
-    # without one, the ANSUR σ scale stands in for the same measurement.
+    # without one, the ANSUR σ scale stands in for the same (or the carried) measurement.
     deltas = stack_correction(table_model, feats, own={n: v[0] for n, v in values.items()})
     for name, (value, sd) in values.items():
         if table_model and name in table_model["scale"]:
             values[name] = (value + deltas.get(name, 0.0), sd * table_model["scale"][name])
         else:
-            values[name] = (value, sd * scales.get(name, 1.0))
+            values[name] = (value, sd * scales.get(CARRIED.get(name, name), 1.0))
     if weight_kg is not None:
         mass = (float(weight_kg), 0.0)
         bmi = (mass[0] / (height_cm / 100.0) ** 2, 0.0)

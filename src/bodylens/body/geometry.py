@@ -63,28 +63,44 @@ def section_loops(
     return [upts[labels == c] for c in range(n_comp) if np.sum(labels == c) >= 3]
 
 
-def hull_perimeter_2d(points: np.ndarray) -> float:
-    """Perimeter of the convex hull of 2D points (Andrew's monotone chain)."""
+def _chains(points: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Lower and upper convex hull chains of 2D points, each ordered by increasing first
+    coordinate (Andrew's monotone chain)."""
     pts = np.unique(np.round(points, 9), axis=0)
-    if len(pts) < 3:
-        return 0.0
     pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
 
     def cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
         return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
 
     lower: list[np.ndarray] = []
+    upper: list[np.ndarray] = []
     for p in pts:
         while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
             lower.pop()
         lower.append(p)
-    upper: list[np.ndarray] = []
-    for p in pts[::-1]:
-        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) >= 0:
             upper.pop()
         upper.append(p)
-    hull = np.array(lower[:-1] + upper[:-1])
-    return float(np.linalg.norm(hull - np.roll(hull, 1, axis=0), axis=1).sum())
+    return lower, upper
+
+
+def _length(chain: list[np.ndarray] | np.ndarray) -> float:
+    c = np.asarray(chain)
+    return float(np.linalg.norm(np.diff(c, axis=0), axis=1).sum()) if len(c) > 1 else 0.0
+
+
+def hull_perimeter_2d(points: np.ndarray) -> float:
+    """Perimeter of the convex hull of 2D points."""
+    if len(np.unique(np.round(points, 9), axis=0)) < 3:
+        return 0.0
+    lower, upper = _chains(points)
+    return _length(lower) + _length(upper)
+
+
+def outline_length(points: np.ndarray) -> float:
+    """Length of the upper convex envelope of 2D points (a, b) from the smallest to the largest
+    a: a tape laid along an outline on the side of large b, bridging its hollows."""
+    return _length(_chains(points)[1])
 
 
 def girth(
