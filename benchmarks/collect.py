@@ -13,6 +13,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 ORDER = [
     "measure",
     "measure_real_depth",
+    "synthetic_depth",
     "measure_ansur",
     "reference",
     "baseline",
