@@ -165,11 +165,7 @@ def test_shipped_calibration_is_sane():
             # each with its own value as last input and a σ scale.
             table = cal.table[mode][group]
             assert table["features"] == model["features"]
-            # Measurements added after the calibration set's photos were fitted have no
-            # photo values there to learn from: returned as fitted (the stomach girth with the
-            # fused waist's correction, fusion.CARRIED).
-            later = {"stomach_girth", "back_neck_to_waist", "outside_leg", "crotch_length"}
-            assert set(table["coef"]) | later == {m.name for m in TABLE} - {"height"}
+            assert set(table["coef"]) == {m.name for m in TABLE} - {"height"}
             for name, coef in table["coef"].items():
                 assert len(coef) == len(table["features"]) + 1 == len(table["mean"]) + 1
                 assert table["own_sd"][name] > 0
