@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bodylens.body.model import NAVEL_FRACTION, bone_descendants
+from bodylens.body.measurements import NAVEL_FRACTION
+from bodylens.body.model import bone_descendants
 
 # Local shape controls the fit moves, in [-1, 1].
 FIT_LOCAL = (

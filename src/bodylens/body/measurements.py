@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from bodylens.body.model import AnnyBody, RestBody
 
 
+# The navel (omphalion) level between the crotch and the bust point, from ANSUR II's mean
+# proportions: where ANSUR takes its waist girth, and this table its stomach girth.
+NAVEL_FRACTION = 0.484
+
+
 @dataclass(frozen=True)
 class Measurement:
     name: str
@@ -156,9 +161,11 @@ class _Ctx:
         """The back (or front) outline of ``midline``: the points behind (in front of) the
         middle of the outline's depth at their own level (within 2 cm)."""
         yz = self.midline()
-        near = np.abs(yz[:, 1, None] - yz[None, :, 1]) < 0.02
-        y = np.where(near, yz[None, :, 0], np.nan)
-        middle = 0.5 * (np.nanmin(y, axis=1) + np.nanmax(y, axis=1))
+        if "midline_middle" not in self._arrays:
+            near = np.abs(yz[:, 1, None] - yz[None, :, 1]) < 0.02
+            y = np.where(near, yz[None, :, 0], np.nan)
+            self._arrays["midline_middle"] = 0.5 * (np.nanmin(y, axis=1) + np.nanmax(y, axis=1))
+        middle = self._arrays["midline_middle"]
         return yz[yz[:, 0] > middle] if back else yz[yz[:, 0] < middle]
 
     def ankle_z(self) -> float:
@@ -511,6 +518,13 @@ for _m in TABLE:
         if _key in _LOOKUP and _LOOKUP[_key] != _m.name:
             raise RuntimeError(f"alias {_alias!r} is used twice")
         _LOOKUP[_key] = _m.name
+
+
+def omphalion_level(model: AnnyBody, rest: RestBody) -> float:
+    """ANSUR II's navel level on a body: NAVEL_FRACTION of the way from the crotch to the bust
+    point (where ``AnnyBody`` picks its template's navel landmark)."""
+    ctx = _Ctx(model, rest)
+    return ctx.crotch_z() + NAVEL_FRACTION * (ctx.bust_z() - ctx.crotch_z())
 
 
 def accepted_names() -> list[str]:

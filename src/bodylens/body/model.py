@@ -26,9 +26,6 @@ from bodylens import registry
 log = logging.getLogger(__name__)
 
 # Local shape controls the fit may move.
-# The navel (omphalion) level between the crotch and the bust point, from ANSUR II's mean
-# proportions: where ANSUR takes its waist girth, the measurement table its stomach girth.
-NAVEL_FRACTION = 0.484
 FIT_LOCAL_CHANGES = [
     "measure-bust-circ-incr",
     "measure-underbust-circ-incr",
@@ -276,18 +273,14 @@ class AnnyBody:
             ]
             lm[f"acromion.{side}"] = int(near[np.argmax(sign * v[near, 0])])
         lm["vertex"] = int(np.argmax(v[:, 2]))
-        # Navel: the front midline vertex at ANSUR II's omphalion proportion between the crotch
-        # and the bust point, found once on the template so that it moves with the body (on a
-        # fitted flat chest the most anterior chest point, and a level taken from it, jumps).
+        # Navel: the front midline vertex at ANSUR II's omphalion level, found once on the
+        # template so that it moves with the body (on a fitted flat chest the most anterior
+        # chest point, and a level taken from it, jumps).
+        from bodylens.body.measurements import omphalion_level  # it reads these landmarks
+
         mid = (self.part == 0) & (np.abs(v[:, 0]) < 0.012)
-        zc = v[mid & (v[:, 2] < heads[self.bone_labels.index("root")][2]), 2].min()
-        zs = heads[self.bone_labels.index("upperarm01.R")][2]
-        stature = np.ptp(v[:, 2])
-        band = (self.part == 0) & (v[:, 2] > zs - 0.11 * stature) & (v[:, 2] < zs - 0.04 * stature)
-        band &= np.abs(v[:, 0]) < 0.2
-        zb = v[np.flatnonzero(band)[np.argmin(v[band, 1])], 2]
         front = np.flatnonzero(mid & (v[:, 1] < heads[self.bone_labels.index("root")][1]))
-        zn = zc + NAVEL_FRACTION * (zb - zc)
+        zn = omphalion_level(self, rest)
         lm["navel"] = int(front[np.argmin(np.abs(v[front, 2] - zn))])
         for side, code in (("L", 3), ("R", 4)):
             leg = np.flatnonzero(self.part == code)
