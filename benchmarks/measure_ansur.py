@@ -827,8 +827,8 @@ def report(
         lines += [
             "",
             f"{names}: the table gained them after the calibration set was measured; "
-            + (f"their learned correction and σ scale come from the {k} calibration bodies "
-               "measured again since (every third body of the stratified draw: each fit "
+            + (f"their learned correction and σ scale come from the {k:,} calibration bodies "
+               "measured again since (the bodies of the stratified draw: each fit "
                "reproduced to the digit, now with these values too)."
                if k else "no calibration body holds their photo values, so they have no "
                "learned correction and the table's σ.")
