@@ -394,7 +394,8 @@ def _fit_table(records: list[dict], cal, with_stack, views: str, with_w: bool, g
     z_shared = np.clip((x_shared - mean) / sdev, -4.0, 4.0)
     model: dict = {"features": features, "mean": mean.round(5).tolist(),
                    "sd": sdev.round(5).tolist(), "own_mean": {}, "own_sd": {}, "intercept": {},
-                   "coef": {}, "residual_sd": {}, "ridge": {}, "scale": {}}  # fmt: skip
+                   "coef": {}, "residual_sd": {}, "limit": {}, "ridge": {},
+                   "scale": {}}  # fmt: skip
     for j, n in enumerate(names):
         have = np.isfinite(own_a[:, j]) & np.isfinite(truth_a[:, j])
         if have.sum() < 4 * STACK_FOLDS:
@@ -405,11 +406,13 @@ def _fit_table(records: list[dict], cal, with_stack, views: str, with_w: bool, g
         resid = truth_a[have, j] - own_j
         lam, oof = _cv_ridge(z, resid, fold[have])
         coef, icpt = _ridge(z, resid, lam)
-        left = resid - oof
+        limit = _correction_limit(resid)
+        left = resid - np.clip(oof, -limit, limit)  # as ``fusion.stack_correction`` applies it
         model["own_mean"][n], model["own_sd"][n] = round(own_mean, 5), round(own_sd, 5)
         model["coef"][n] = coef.round(6).tolist()
         model["intercept"][n] = round(float(icpt), 5)
         model["residual_sd"][n] = round(float(_robust_sd(left)), 4)
+        model["limit"][n] = limit
         model["ridge"][n] = lam
         model["scale"][n] = round(sigma_scale(left, sd_a[have, j]), 4)
     return model
@@ -442,18 +445,28 @@ def _fit_stack(records: list[dict], cal, views: str, with_w: bool, group: str):
     fold = np.array([r["index"] % STACK_FOLDS for r in rows])
 
     model = {"features": names, "mean": mean.round(5).tolist(), "sd": sdev.round(5).tolist(),
-             "intercept": {}, "coef": {}, "residual_sd": {}, "ridge": {}}  # fmt: skip
+             "intercept": {}, "coef": {}, "residual_sd": {}, "limit": {},
+             "ridge": {}}  # fmt: skip
     errors: dict[str, tuple[list[float], list[float]]] = {}
     for j, n in enumerate(targets):
         lam, oof = _cv_ridge(z, resid[:, j], fold)
         coef, icpt = _ridge(z, resid[:, j], lam)
-        left = resid[:, j] - oof
+        limit = _correction_limit(resid[:, j])
+        left = resid[:, j] - np.clip(oof, -limit, limit)  # as ``fusion.stack_correction`` does
         model["coef"][n] = coef.round(6).tolist()
         model["intercept"][n] = round(float(icpt), 5)
         model["residual_sd"][n] = round(float(_robust_sd(left)), 4)
+        model["limit"][n] = limit
         model["ridge"][n] = lam
         errors[n] = ((-left).tolist(), [s[j] for s in sds])
     return model, errors
+
+
+def _correction_limit(error: np.ndarray) -> float:
+    """The largest correction a learned model may make (``fusion.stack_correction``): the
+    error it corrects, its median (the bias) plus 3 robust SD, so that only a photo unlike
+    any calibration body reaches it."""
+    return round(abs(float(np.median(error))) + 3.0 * float(_robust_sd(error)), 4)
 
 
 def _size_bias(truth: np.ndarray, photo: np.ndarray) -> tuple[float, float]:
