@@ -79,8 +79,7 @@ def test_without_weight_mass_and_bmi_are_estimated_from_the_photo():
 
 def test_learned_correction_shifts_the_gaussian_answer_within_its_limits():
     """``Calibration.stack``: an additive ridge correction on standardised, clipped features,
-    itself clipped to its limit (3 residual SD in models without one); a model whose inputs
-    are missing is not applied."""
+    itself clipped to 3 residual SD; a model whose inputs are missing is not applied."""
     readings = _readings(100.0, 90.0, 102.0)
     model = {"features": ["height"], "mean": [170.0], "sd": [10.0],
              "intercept": {"chest_girth": 0.5}, "coef": {"chest_girth": [2.0]},
@@ -97,12 +96,6 @@ def test_learned_correction_shifts_the_gaussian_answer_within_its_limits():
         plain, corrected = chest(height, {}), chest(height, {"front": {"male": model}})
         assert corrected[0] - plain[0] == pytest.approx(shift, abs=1e-6)
         assert corrected[1] - plain[1] == pytest.approx(shift, abs=1e-6)  # the table's too
-    # A model with its own limit (calibrations since the head-girth fix) is clipped there,
-    # not at 3 residual SD.
-    limited = {**model, "limit": {"chest_girth": 5.0}}
-    for height, shift in ((215.0, 5.0), (120.0, -5.0), (180.0, 2.5)):
-        plain, corrected = chest(height, {}), chest(height, {"front": {"male": limited}})
-        assert corrected[0] - plain[0] == pytest.approx(shift, abs=1e-6)
     # Another sex's model: no correction; a model needing a reading the call lacks: an error.
     assert chest(180.0, {"front": {"female": model}}) == chest(180.0, {})
     missing = {**model, "features": ["photo:table:chest_girth"]}
@@ -168,8 +161,6 @@ def test_shipped_calibration_is_sane():
             for name, coef in model["coef"].items():
                 assert len(coef) == len(model["features"]) and np.isfinite(coef).all()
                 assert 0.05 < model["residual_sd"][name] < 10.0, (mode, group, name)
-                # The cap on a correction is the error it corrects, wider than what is left.
-                assert model["limit"][name] > 2.0 * model["residual_sd"][name], (mode, name)
             # The returned values' model: every table measurement but the (given) height,
             # each with its own value as last input and a σ scale.
             table = cal.table[mode][group]
@@ -179,7 +170,6 @@ def test_shipped_calibration_is_sane():
                 assert len(coef) == len(table["features"]) + 1 == len(table["mean"]) + 1
                 assert table["own_sd"][name] > 0
                 assert 0.05 <= table["scale"][name] <= 4.0, (mode, group, name)
-                assert table["limit"][name] > 2.0 * table["residual_sd"][name], (mode, name)
 
 
 @pytest.mark.skipif(not CAL_RUNS.is_file(), reason="calibration runs missing")
@@ -283,3 +273,30 @@ def test_photo_readings_use_ansur_definitions_on_real_bodies():
     got = fusion.photo_readings(rest.vertices, rest.bone_heads)
     for name in ("chest_girth", "waist_girth", "hip_girth", "thigh_girth", "weight"):
         assert got[name] == pytest.approx(body["mesh"][name], abs=0.3), name
+
+
+@pytest.mark.skipif(not CAL_RUNS.is_file(), reason="calibration runs missing")
+def test_returned_sigma_covers_the_calibration_bodies():
+    """Every returned value's ±σ covers about 68 % of the calibration bodies it was learned
+    on (front photo, weight given). The σ scale is fitted out of fold on the corrections as
+    ``fusion.stack_correction`` caps them; fitted on uncapped ones, the head girth's ±σ
+    covered 57 % here and 50-53 % of the scored bodies."""
+    from bodylens.body.measurements import BY_NAME
+
+    cal = fusion.calibration()
+    records = [r for r in json.loads(CAL_RUNS.read_text())["records"]
+               if "fitted_body" in r["runs"]["front"]][:300]  # fmt: skip
+    covered: dict[str, list[bool]] = {}
+    for rec in records:
+        run = rec["runs"]["front"]
+        table = run["photo_table_cm"]
+        res = fusion.fuse(
+            table, fusion.readings_of(run["photo_ansur_cm"], table),
+            height_cm=rec["height_cm"], weight_kg=rec["weight_kg"], sex=rec["sex"],
+            views="front", table_sigma={n: BY_NAME[n].sigma_cm for n in table}, cal=cal,
+        )  # fmt: skip
+        for name, (value, sigma) in res.values.items():
+            covered.setdefault(name, []).append(abs(value - rec["truth_table"][name]) <= sigma)
+    assert len(covered) >= 20
+    for name, hits in covered.items():
+        assert 0.6 <= np.mean(hits) <= 0.8, (name, np.mean(hits))

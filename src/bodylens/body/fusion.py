@@ -176,12 +176,7 @@ def stack_correction(
     fitted on renders of prior-split subjects, takes 3-25 % off the headline girths' error
     on the scored bodies (docs/BENCHMARKS.md), at some cost in stability on real photos
     (docs/measurements.md). Inputs are standardised and clipped to ±4 SD and each correction
-    to the model's ``limit`` (the error it corrects on the calibration set: its median plus 3
-    robust SD),
-    so an unusual photo cannot be pushed far by it. Models without one (older calibration
-    files) clip at 3 SD of what is left after the correction, which bound far too often where
-    the correction explains most of the error (head girth: 0.35 -> 0.19 cm instead of 0.13,
-    and ±σ covering ~52 % instead of ~65 %).
+    to ±3 residual SD, so an unusual photo cannot be pushed far by it.
 
     A model needs every input it was fitted on (``fit_readings``; with a side photo, the front
     photo's fitted alone too): ValueError names the missing ones rather than leave part of
@@ -205,7 +200,7 @@ def stack_correction(
             x = [*x, own[name]]
             mean, sd = [*mean, model["own_mean"][name]], [*sd, model["own_sd"][name]]
         z = np.clip((np.asarray(x, float) - mean) / np.asarray(sd), -4.0, 4.0)
-        limit = model.get("limit", {}).get(name, 3.0 * model["residual_sd"][name])
+        limit = 3.0 * model["residual_sd"][name]
         out[name] = float(np.clip(model["intercept"][name] + z @ np.asarray(coef), -limit, limit))
     return out
 
