@@ -403,15 +403,8 @@ def _fit_table(records: list[dict], cal, with_stack, views: str, with_w: bool, g
         own_mean, own_sd = own_j.mean(), max(own_j.std(), 1e-6)
         z = np.column_stack([z_shared[have], np.clip((own_j - own_mean) / own_sd, -4.0, 4.0)])
         resid = truth_a[have, j] - own_j
-        lam, oof = _cv_ridge(z, resid, fold[have])
-        coef, icpt = _ridge(z, resid, lam)
-        residual_sd, limit = _correction_cap(resid - oof)
-        left = resid - np.clip(oof, -limit, limit)  # as ``fusion.stack_correction`` applies it
+        left = _learn_correction(z, resid, fold[have], model, n)
         model["own_mean"][n], model["own_sd"][n] = round(own_mean, 5), round(own_sd, 5)
-        model["coef"][n] = coef.round(6).tolist()
-        model["intercept"][n] = round(float(icpt), 5)
-        model["residual_sd"][n] = residual_sd
-        model["ridge"][n] = lam
         model["scale"][n] = round(sigma_scale(left, sd_a[have, j]), 4)
     return model
 
@@ -446,32 +439,36 @@ def _fit_stack(records: list[dict], cal, views: str, with_w: bool, group: str):
              "intercept": {}, "coef": {}, "residual_sd": {}, "ridge": {}}  # fmt: skip
     errors: dict[str, tuple[list[float], list[float]]] = {}
     for j, n in enumerate(targets):
-        lam, oof = _cv_ridge(z, resid[:, j], fold)
-        coef, icpt = _ridge(z, resid[:, j], lam)
-        residual_sd, limit = _correction_cap(resid[:, j] - oof)
-        left = resid[:, j] - np.clip(oof, -limit, limit)  # as ``fusion.stack_correction`` does
-        model["coef"][n] = coef.round(6).tolist()
-        model["intercept"][n] = round(float(icpt), 5)
-        model["residual_sd"][n] = residual_sd
-        model["ridge"][n] = lam
+        left = _learn_correction(z, resid[:, j], fold, model, n)
         errors[n] = ((-left).tolist(), [s[j] for s in sds])
     return model, errors
 
 
-def _correction_cap(left: np.ndarray) -> tuple[float, float]:
-    """The robust SD of what a learned model leaves (its out-of-fold errors, uncapped), and
-    the largest correction it may make (``fusion.stack_correction``): 3 of those SD, so an
-    unusual photo cannot be pushed far. The σ scale is then fitted on the capped corrections,
-    the ones ``measure`` makes: fitted on uncapped ones, it promised too much wherever the
-    cap binds (head girth: ±σ covered 50-53 % of the scored bodies).
+def _learn_correction(
+    z: np.ndarray, resid: np.ndarray, fold: np.ndarray, model: dict, name: str
+) -> np.ndarray:
+    """One target's ridge correction (``_cv_ridge``) written into ``model`` (coef, intercept,
+    residual SD, ridge), and the out-of-fold errors it leaves with each correction capped as
+    ``fusion.stack_correction`` caps it (``CORRECTION_CAP_SD`` residual SD), which the σ scale
+    is fitted on. Fitted on uncapped corrections, the σ promised too much wherever the cap
+    binds (head girth: ±σ covered 50-53 % of the scored bodies).
 
     Why not a wider cap (the error being corrected, median + 3 robust SD): head girth
     0.19 -> 0.13 cm and underbust 1.97 -> 1.90 cm on the scored renders, but on bodies unlike
     the calibration set the corrections then went further astray (issue 2's random bodies:
     head 1.48 -> 1.72, waist 5.86 -> 5.97 cm; the reference-object renders' waist with the
     true height 2.44 -> 2.94 cm)."""
-    residual_sd = round(float(_robust_sd(left)), 4)
-    return residual_sd, round(3.0 * residual_sd, 4)
+    from bodylens.body.fusion import CORRECTION_CAP_SD
+
+    lam, oof = _cv_ridge(z, resid, fold)
+    coef, icpt = _ridge(z, resid, lam)
+    residual_sd = round(float(_robust_sd(resid - oof)), 4)
+    cap = round(CORRECTION_CAP_SD * residual_sd, 4)
+    model["coef"][name] = coef.round(6).tolist()
+    model["intercept"][name] = round(float(icpt), 5)
+    model["residual_sd"][name] = residual_sd
+    model["ridge"][name] = lam
+    return resid - np.clip(oof, -cap, cap)
 
 
 def _size_bias(truth: np.ndarray, photo: np.ndarray) -> tuple[float, float]:

@@ -47,6 +47,10 @@ READINGS = ANSUR_SHARED
 ROBUST_Z = 1.5
 # Table measurements whose ANSUR counterpart has the same name (the correction carries over).
 FUSED = READINGS
+# A learned correction may move a value by at most this many SD of what it leaves on the
+# calibration set (``stack_correction``; the calibration fits the σ scale on corrections capped
+# the same way, ``benchmarks/measure_ansur.py``).
+CORRECTION_CAP_SD = 3.0
 # Table measurements taken where ANSUR takes another measurement: that one's correction (and σ)
 # carries over. The stomach girth is taken at the navel, ANSUR's waist level.
 CARRIED = {"stomach_girth": "waist_girth"}
@@ -200,7 +204,7 @@ def stack_correction(
             x = [*x, own[name]]
             mean, sd = [*mean, model["own_mean"][name]], [*sd, model["own_sd"][name]]
         z = np.clip((np.asarray(x, float) - mean) / np.asarray(sd), -4.0, 4.0)
-        limit = 3.0 * model["residual_sd"][name]
+        limit = CORRECTION_CAP_SD * model["residual_sd"][name]
         out[name] = float(np.clip(model["intercept"][name] + z @ np.asarray(coef), -limit, limit))
     return out
 
