@@ -93,7 +93,8 @@ def main() -> int:
         "--more-seed",
         type=int,
         default=None,
-        help="keep every body in the file, append --stratified more picked with this seed",
+        help="keep every body in the file, append more picked with this seed (prior split: "
+        "--stratified of them; score split: --n, marked with the seed)",
     )
     args = parser.parse_args()
     out = args.out or (OUT if args.split == "score" else PRIOR_OUT)
@@ -101,8 +102,16 @@ def main() -> int:
     data = ansur.load_ansur()
     pool = data.subset(ansur.split_masks(data)[args.split])
     bodies: list[dict] = []
+    mark = "stratified"  # the "draw" of the bodies fitted after the first n_random
     if args.split == "score":
-        subj = pool.subset(pick_subjects(pool, args.n))
+        free = None
+        if args.more_seed is not None:  # a second draw, none of the file's subjects again
+            bodies = json.loads(out.read_text())["bodies"]
+            free = ~np.isin(pool.subject_id, [b["subject_id"] for b in bodies])
+            mark = f"seed {args.more_seed}"
+        seed = 6 if args.more_seed is None else args.more_seed
+        subj = pool.subset(pick_subjects(pool, args.n, seed=seed, allowed=free))
+        n_random = len(subj) if args.more_seed is None else 0
     else:  # the prior wants the population as it is: a plain random draw
         rng = np.random.default_rng(7)
         drawn = np.sort(rng.choice(len(pool), min(args.n, len(pool)), replace=False))
@@ -148,8 +157,8 @@ def main() -> int:
                     "mesh": {k: round(float(v[i]), 2) for k, v in res.measured.items()},
                 }
             )
-            if args.split == "prior" and start + i >= n_random:
-                bodies[-1]["draw"] = "stratified"
+            if start + i >= n_random:
+                bodies[-1]["draw"] = mark
         print(f"{stop}/{len(subj)} bodies, {time.time() - t0:.0f} s, load {os.getloadavg()}")
         write(out, bodies, args.steps, args.split)
     report(bodies)

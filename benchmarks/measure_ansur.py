@@ -4,6 +4,11 @@
     PYTHONPATH=src python benchmarks/measure_ansur.py --report-only     # re-score saved runs
     PYTHONPATH=src python benchmarks/measure_ansur.py --report-only --calibrate  # + calibration
 
+The scored bodies are two draws of 216 subjects picked alike; the first is fitted with
+``--n 216 --seed 6 --runs FIRST``, the second (``build_ansur_bodies.py --more-seed 11``) with
+``--draw 'seed 11' --seed 11 --runs SECOND``, then ``--merge FIRST SECOND`` scores all 432 and
+shows each draw apart (the spread between them is the figures' sampling error).
+
 Bodies: ``benchmarks/data/ansur_bodies.json`` (Anny fitted to ANSUR II *score-split* subjects; the
 shipped prior uses only the prior split). A fixed-seed subset is posed (arm/leg pose varied),
 dressed and rendered with ``bodylens.body.render`` from the front (yaw ±8°) and from the side
@@ -34,7 +39,8 @@ calibration fitted on the other half).
     PYTHONPATH=src python benchmarks/measure_ansur.py --report-only --calibrate
 
 (Each half takes ~35 min on two cores as two shards, ``--shard 0/2`` and ``1/2`` with their own
-``--runs``; list every shard's runs after ``--merge``.)
+``--runs``, each with ``BODYLENS_FIT_THREADS=1``: two processes of two threads on two cores
+thrash, ~7x slower; list every shard's runs after ``--merge``.)
 """
 
 from __future__ import annotations
@@ -127,16 +133,17 @@ def run_fits(
     shard: tuple[int, int] = (0, 1),
     bodies_file: Path = BODIES,
     exclude: frozenset[int] = frozenset(),
-    stratified: bool = False,
+    draw: str | None = None,
 ) -> list[dict]:
     """Render and measure ``n`` bodies of ``bodies_file``; one record per body (saved after
     each body). ``shard`` (k, m): measure only every m-th body from the k-th; every body is
     still rendered in order, so each shard sees the very photos a single run would. Bodies
     whose index is in ``exclude`` (already measured in another run) are rendered, not measured.
 
-    ``stratified``: measure every body of the file's stratified draw instead (``n`` unused),
-    each rendered with its own random stream (``seed``, index), so that a shard renders only
-    its own bodies."""
+    ``draw``: measure every body of that later draw of the file instead (``"draw"`` in the
+    body: the stratified calibration bodies, a second draw of scored ones; ``n`` unused), each
+    rendered with its own random stream (``seed``, index), so that a shard renders only its
+    own bodies."""
     from bodylens.body import measurements
     from bodylens.body.api import measure
     from bodylens.body.model import get_body_model
@@ -144,13 +151,13 @@ def run_fits(
 
     bodies = json.loads(bodies_file.read_text())["bodies"]
     rng = np.random.default_rng(seed)
-    if stratified:
-        pick = [i for i, b in enumerate(bodies) if b.get("draw") == "stratified"]
+    if draw:
+        pick = [i for i, b in enumerate(bodies) if b.get("draw") == draw]
         n = len(pick)
         pick = [i for k, i in enumerate(pick) if k % shard[1] == shard[0] and i not in exclude]
         shard = (0, 1)
-    else:  # the random draw only: the stratified bodies have their own run, and none twice
-        pool = [i for i, b in enumerate(bodies) if b.get("draw") != "stratified"]
+    else:  # the first draw only: later draws have their own runs, and none twice
+        pool = [i for i, b in enumerate(bodies) if "draw" not in b]
         pick = sorted(pool[j] for j in rng.choice(len(pool), size=min(n, len(pool)), replace=False))
     model = get_body_model()
     records: list[dict] = []
@@ -158,7 +165,7 @@ def run_fits(
     measure(warm[0], height_cm=170, side_image=warm[1])  # warm-up, not timed
     for k, i in enumerate(pick):
         b = bodies[i]
-        front, side = render_views(model, b, np.random.default_rng([seed, i]) if stratified
+        front, side = render_views(model, b, np.random.default_rng([seed, i]) if draw
                                    else rng)  # fmt: skip
         if k % shard[1] != shard[0] or i in exclude:
             continue
@@ -536,11 +543,13 @@ def score(records: list[dict], cal_records: list[dict] | None = None) -> dict:
             "sd": {},
         }
         mass: list[float] = []
+        draws: list[str] = []
         for half, cal in zip(halves, cals, strict=True):
             for r in half:
                 if "photo_ansur_cm" not in r["runs"].get(views, {}):
                     continue
                 f = _fuse(r, views, with_w, cal)
+                draws.append(r.get("draw", "first"))
                 run = r["runs"][views]
                 for n in (*HEADLINE, *OTHERS):
                     ta = r["truth_ansur_def"][n]
@@ -561,6 +570,7 @@ def score(records: list[dict], cal_records: list[dict] | None = None) -> dict:
                     mass.append(f.mass_kg[0] - r["truth_ansur_def"]["weight"])
         out[key] = {k: {n: np.array(v) for n, v in d.items()} for k, d in acc.items()}
         out[key]["mass"] = np.array(mass)
+        out[key]["draws"] = np.array(draws)
     base: dict[str, list[float]] = {}
     base_sd: dict[str, list[float]] = {}
     for r in records:
@@ -570,6 +580,7 @@ def score(records: list[dict], cal_records: list[dict] | None = None) -> dict:
             base_sd.setdefault(n, []).append(p[n][1])
     out["baseline"] = {n: np.array(v) for n, v in base.items()}
     out["baseline_sd"] = {n: np.array(v) for n, v in base_sd.items()}
+    out["baseline_draws"] = np.array([r.get("draw", "first") for r in records])
     return out
 
 
@@ -588,6 +599,46 @@ def _median_ratio(records: list[dict], views: str, name: str) -> float:
             ]
         )
     )
+
+
+def _draw_table(sc: dict) -> list[str]:
+    """Chest / waist / hip MAE and ±σ coverage per draw of scored bodies: how far each figure
+    moves between sets of different subjects picked alike (nothing when there is one draw)."""
+    from bodylens.body.uncertainty import coverage
+
+    draws = sorted(set(sc["baseline_draws"]), key=lambda d: (d != "first", d))
+    if len(draws) < 2:
+        return []
+
+    def cell(errors: dict, sds: dict, pick: np.ndarray) -> str:
+        mae = " / ".join(f"{np.abs(errors[n][pick]).mean():.2f}" for n in HEADLINE)
+        cov = "/".join(f"{coverage(errors[n][pick], sds[n][pick]):.0%}" for n in HEADLINE)
+        return f"{mae} ({cov})"
+
+    bd = sc["baseline_draws"]
+    lines = [
+        "",
+        "### Each draw of scored bodies apart",
+        "",
+        "The scored bodies come from more than one draw of score-split subjects, each picked "
+        "the same way (`build_ansur_bodies.py`, the later ones with `--more-seed`). How far a "
+        "figure moves from one draw to the next is the sampling error of the figures above. "
+        "MAE chest / waist / hip, cm (±σ coverage):",
+        "",
+        "| configuration | " + " | ".join(f"{d} ({np.sum(bd == d)} bodies)" for d in draws) + " |",
+        "|---|" + "---|" * len(draws),
+        "| baseline: height+weight+sex | "
+        + " | ".join(cell(sc["baseline"], sc["baseline_sd"], bd == d) for d in draws)
+        + " |",
+    ]
+    for views, with_w in CONFIGS:
+        d = sc[f"{views}|{'weight' if with_w else 'no weight'}"]
+        lines.append(
+            f"| {views.replace('_', '+')} + prior, {'with' if with_w else 'without'} weight | "
+            + " | ".join(cell(d["fused"], d["sd"], d["draws"] == k) for k in draws)
+            + " |"
+        )
+    return lines
 
 
 def _stats(e: np.ndarray) -> tuple[float, float, float]:
@@ -633,20 +684,44 @@ def report(
     t_load = np.mean([r["runs"][v]["load1"] for v in ok for r in t_ok[v]])
     load = np.mean([r["runs"][v]["load1"] for v in ok for r in ok[v]])
     men = sum(r["sex"] == "male" for r in records)
+    later = sorted({r["draw"] for r in records if r.get("draw", "first") != "first"})
+    first = [r for r in records if r.get("draw", "first") == "first"]
+    command = f"`PYTHONPATH=src python benchmarks/measure_ansur.py --n {n} --seed {seed}`"
+    if later:  # e.g. "seed 11": build_ansur_bodies.py --more-seed 11, rendered with seed 11
+        runs = ["FIRST", *(f"MORE{k}" for k in range(len(later)))]
+        command = (
+            f"`PYTHONPATH=src python benchmarks/measure_ansur.py --n {n} --seed {seed} "
+            "--runs FIRST`, then "
+            + ", ".join(
+                f"`--draw '{d}' --seed {d.split()[-1]} --runs {f}`"
+                for d, f in zip(later, runs[1:], strict=True)
+            )
+            + f" (`--shard K/2` runs half of a draw, two at once on two cores with "
+            f"`BODYLENS_FIT_THREADS=1`), then `--merge {' '.join(runs)}`"
+        )
+    drawn = (
+        f"the first {len(first)} drawn with a fixed seed from the Anny bodies fitted to ANSUR II "
+        "score-split subjects (`build_ansur_bodies.py`), "
+        + ", ".join(
+            f"{sum(r.get('draw') == d for r in records)} of a later draw of other subjects "
+            f"(`build_ansur_bodies.py --more-seed {d.split()[-1]}`)"
+            for d in later
+        )
+        if later
+        else "drawn with a fixed seed from the Anny bodies fitted to ANSUR II score-split subjects"
+    )
     lines = [
         "## Issue 6: realistic ANSUR bodies, front / front+side photos, prior fusion",
         "",
-        f"Command: `PYTHONPATH=src python benchmarks/measure_ansur.py --n {n} --seed {seed}` "
-        "(re-score the saved runs without fitting: `--report-only`; `--calibrate` also writes "
-        "`src/bodylens/data/fusion_calibration.json`).",
+        f"Command: {command} (re-score the saved runs without fitting: `--report-only`; "
+        "`--calibrate` also writes `src/bodylens/data/fusion_calibration.json`).",
         "",
         f"Machine: {os.cpu_count()}-core CPU ({platform.machine()}), no GPU, shared with other "
         f"engineers' jobs (mean 1-min load average during the run {load:.1f}), so latencies are "
         "pessimistic.",
         "",
-        f"{len(records)} bodies ({men} men, {len(records) - men} women) drawn with a fixed seed "
-        "from the 216 Anny bodies fitted to ANSUR II score-split subjects; rendered front and "
-        "side (90° yaw), varied pose/camera/background, measured from pixels by "
+        f"{len(records)} bodies ({men} men, {len(records) - men} women), {drawn}; rendered "
+        "front and side (90° yaw), varied pose/camera/background, measured from pixels by "
         "`bodylens.measure` with the true height and sex. Refused: "
         + (", ".join(f"{v}: {len(x)}" for v, x in refused.items() if x) or "none")
         + f". Side photo left out after a failed side fit (measured from the front photo "
@@ -745,6 +820,7 @@ def report(
             )
             + f" | {cov} |"
         )
+    lines += _draw_table(sc)
     lines += [
         "",
         "### Targets (height given)",
@@ -871,11 +947,12 @@ def report(
         "- Real torsos are deeper than Anny's phenotypes make them for the width a front photo "
         "shows: Anny fitted to real people needs extra torso depth "
         f"(`torso-scale-depth-incr` mean {_mean_local('torso-scale-depth-incr'):+.2f}, "
-        f"`hip-scale-depth-incr` {_mean_local('hip-scale-depth-incr'):+.2f} over the 216 "
-        "bodies). A front photo cannot see depth, so the fit takes it from its learned shape "
-        "prior (`body/shape_prior.py`: a Gaussian over Anny's controls fitted to 1,200 ANSUR II "
-        "*prior-split* subjects, none of them scored here), which also lets depth follow the "
-        "widths the photo shows; the two-view fit moves it to match the side silhouette. "
+        f"`hip-scale-depth-incr` {_mean_local('hip-scale-depth-incr'):+.2f} over the "
+        f"{len(records)} bodies). A front photo cannot see depth, so the fit takes it from "
+        "its learned shape prior (`body/shape_prior.py`: a Gaussian over Anny's controls "
+        "fitted to 1,200 ANSUR II *prior-split* subjects, none of them scored here), which "
+        "also lets depth follow the widths the photo shows; the two-view fit moves it to "
+        "match the side silhouette. "
         "Without that prior (the previous stop) the front fits ran 7-8 % small (chest 0.918, "
         "waist 0.931). The prior is specific to real proportions: on bodies with Anny's own "
         "depths (`measure_synthetic.py --depth anny`) it overshoots.",
@@ -886,8 +963,9 @@ def report(
     ]
     if crossed is not None:
         lines += [
-            "Calibrated instead on the other half of the scored bodies (cross-fitted, 108 "
-            "each, as before the calibration set existed), MAE chest / waist / hip: "
+            "Calibrated instead on the other half of the scored bodies (cross-fitted, "
+            f"{len(records) // 2} each, as before the calibration set existed), MAE chest / "
+            "waist / hip: "
             + "; ".join(
                 f"{k.replace('_', '+').replace('|', ' ')} "
                 + " / ".join(f"{np.mean(np.abs(crossed[k]['fused'][n])):.2f}" for n in HEADLINE)
@@ -926,19 +1004,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stratified", action="store_true",
                     help="with --calibration-set: measure the stratified draw "
                     "(build_ansur_bodies.py --stratified)")  # fmt: skip
+    ap.add_argument("--draw", metavar="NAME",
+                    help="measure every body of this later draw of the bodies file (the "
+                    "score split's second draw: build_ansur_bodies.py --more-seed S marks it "
+                    "'seed S'); --stratified is --draw stratified")  # fmt: skip
     ap.add_argument("--merge", type=Path, nargs="+", metavar="RUNS",
                     help="join the shards' saved runs into --runs, then report")  # fmt: skip
     args = ap.parse_args(argv)
     timing = json.loads(args.timing_runs.read_text())["records"] if args.timing_runs else None
     if args.calibration_set and args.runs == RUNS:
         args.runs = CAL_RUNS
+    draw = "stratified" if args.stratified else args.draw
     if args.merge:
         parts = [json.loads(p.read_text()) for p in args.merge]
         merged = sorted((r for p in parts for r in p["records"]), key=lambda r: r["index"])
-        if args.calibration_set:  # which draw each body is from, for the report
-            bodies = json.loads(CAL_BODIES.read_text())["bodies"]
-            for r in merged:
-                r["draw"] = bodies[r["index"]].get("draw", "random")
+        # Which draw each body is from, for the report.
+        bodies = json.loads((CAL_BODIES if args.calibration_set else BODIES).read_text())
+        first = "random" if args.calibration_set else "first"
+        for r in merged:
+            r["draw"] = bodies["bodies"][r["index"]].get("draw", first)
         saved = {
             **parts[0],
             "records": merged,
@@ -954,11 +1038,11 @@ def main(argv: list[str] | None = None) -> int:
         k, m = (int(x) for x in (args.shard or "0/1").split("/"))
         done = frozenset(r["index"] for p in args.exclude
                          for r in json.loads(p.read_text())["records"])  # fmt: skip
-        run_fits(args.n, args.seed, args.runs, (k, m), CAL_BODIES, done, args.stratified)
+        run_fits(args.n, args.seed, args.runs, (k, m), CAL_BODIES, done, draw)
         return 0
-    if args.shard:
-        k, m = (int(x) for x in args.shard.split("/"))
-        run_fits(args.n, args.seed, args.runs, (k, m))
+    if args.shard or draw:
+        k, m = (int(x) for x in (args.shard or "0/1").split("/"))
+        run_fits(args.n, args.seed, args.runs, (k, m), draw=draw)
         return 0
     if args.report_only:
         saved = json.loads(args.runs.read_text())

@@ -60,6 +60,7 @@ def test_shipped_bodies_are_scoring_subjects_and_reproducible(measurer):
     assert len(bodies) >= 200
     assert {b["sex"] for b in bodies} == {"male", "female"}
     assert all(ansur.split_of(b["subject_id"], b["sex"]) == "score" for b in bodies)
+    assert len({b["subject_id"] for b in bodies}) == len(bodies)  # later draws pick others
     bmi = np.array([b["ansur"]["bmi"] for b in bodies])
     assert bmi.min() < 20 and bmi.max() > 35
     sample = bodies[:: len(bodies) // 4][:4]
