@@ -1,10 +1,12 @@
 """Robustness of `bodylens.measure` on real photos (CCP street photos, no ground truth).
 
-    PYTHONPATH=src python benchmarks/robustness.py [--n 6] [--height-cm 170]
+    PYTHONPATH=src python benchmarks/robustness.py [--n 6] [--height-cm 170] [--weight-kg 60]
 
 The same photo flipped left-right, rescaled ×0.5 and ×2, or with 10 % extra margin on every side
 (filled with the photo's border colour) must give the same measurements within 1 cm (issue 6).
-Height is given (the same for every variant), so differences come from the pipeline only.
+Height is given (the same for every variant), so differences come from the pipeline only;
+``--weight-kg`` gives a weight too, as a shop that knows it sends (the prior then pins the size,
+and the photo moves the answer less).
 Writes docs/benchmarks/robustness.md.
 """
 
@@ -69,6 +71,7 @@ def main() -> int:
     parser.add_argument("--photos", nargs="*", default=list(DEFAULT_PHOTOS))
     parser.add_argument("--n", type=int, default=None, help="use only the first N photos")
     parser.add_argument("--height-cm", type=float, default=170.0)
+    parser.add_argument("--weight-kg", type=float, default=None, help="give a weight too")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
         "--wide", action="store_true", help=f"the {len(WIDE_PHOTOS)} photos of WIDE_PHOTOS"
@@ -86,6 +89,8 @@ def main() -> int:
     out_path = args.out or (WIDE_DOC if args.wide else DOC)
     if args.no_loose_refit and args.out is None:
         out_path = out_path.with_name(out_path.stem + "_no_refit.md")
+    if args.weight_kg is not None and args.out is None:
+        out_path = out_path.with_name(out_path.stem + "_weight.md")
     t0 = time.time()
     diffs: dict[str, dict[str, list[float]]] = {}
     per_photo: dict[str, dict[str, tuple[float, str]]] = {}
@@ -96,7 +101,9 @@ def main() -> int:
         """Measurements of one photo variant (latency recorded), or None with the refusal noted."""
         try:
             t = time.perf_counter()
-            values = bodylens.measure(img, height_cm=args.height_cm + nudge_cm).values
+            values = bodylens.measure(
+                img, height_cm=args.height_cm + nudge_cm, weight_kg=args.weight_kg
+            ).values
             latencies.append(time.perf_counter() - t)
             return values
         except BodylensError as exc:
@@ -144,15 +151,19 @@ def main() -> int:
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     lines = [
-        "## Robustness on real photos (CCP, height given)"
+        "## Robustness on real photos (CCP, height "
+        + ("given)" if args.weight_kg is None else "and weight given)")
         + (": more street photos" if args.wide else "")
         + (", no loose-clothes refit (diagnostic)" if args.no_loose_refit else ""),
         "",
         "Command: `PYTHONPATH=src python benchmarks/robustness.py"
         + (" --wide" if args.wide else "")
         + (" --no-loose-refit" if args.no_loose_refit else "")
+        + (f" --weight-kg {args.weight_kg:g}" if args.weight_kg is not None else "")
         + f"` — {len(photos)} photos, "
-        f"height {args.height_cm:g} cm, code at {rev or '?'}; "
+        f"height {args.height_cm:g} cm"
+        + (f", weight {args.weight_kg:g} kg" if args.weight_kg is not None else "")
+        + f", code at {rev or '?'}; "
         f"{os.cpu_count()}-core CPU ({platform.machine()}), shared "
         f"(load average {load}); median latency per call "
         f"{np.median(latencies) if latencies else float('nan'):.1f} s.",
