@@ -12,7 +12,7 @@ import pytest
 
 from bodylens.body import fusion
 from bodylens.body.ansur import predict_baseline, shipped_models
-from bodylens.body.measurements import TABLE
+from bodylens.body.measurements import BY_NAME, TABLE
 
 BODIES = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "ansur_bodies.json"
 CAL_RUNS = BODIES.with_name("measure_ansur_calibration_runs.json")
@@ -20,6 +20,16 @@ CAL_RUNS = BODIES.with_name("measure_ansur_calibration_runs.json")
 
 def _readings(chest: float, waist: float, hip: float) -> dict[str, float]:
     return {"chest_girth": chest, "waist_girth": waist, "hip_girth": hip, "weight": 80.0}
+
+
+def _fuse_saved(run: dict, ask: list[str] | None = None, **kw) -> fusion.FusionResult:
+    """``fusion.fuse`` on a saved benchmark run's readings, each table value with its σ as
+    ``measure`` gives it; ``ask``: return only these values."""
+    table = run["photo_table_cm"]
+    asked = table if ask is None else {n: table[n] for n in ask}
+    readings = fusion.readings_of(run["photo_ansur_cm"], table)
+    sigma = {n: BY_NAME[n].sigma_cm for n in table}
+    return fusion.fuse(asked, readings, table_sigma=sigma, **kw)
 
 
 def test_fusion_is_precision_weighted_between_photo_and_prior():
@@ -179,19 +189,14 @@ def test_returned_values_are_corrected_independently_of_what_else_was_asked():
     (the underbust, which the ANSUR prior does not hold, moves), with its own σ."""
     from dataclasses import replace
 
-    from bodylens.body.measurements import BY_NAME
-
     cal = fusion.calibration()
     run = json.loads(CAL_RUNS.read_text())["records"][5]["runs"]["front"]
-    table = run["photo_table_cm"]
-    kw = dict(height_cm=172.0, weight_kg=None, sex="female", views="front", cal=cal,
-              table_sigma={n: BY_NAME[n].sigma_cm for n in table})  # fmt: skip
-    readings = fusion.readings_of(run["photo_ansur_cm"], table)
-    everything = fusion.fuse(table, readings, **kw).values
+    kw = dict(height_cm=172.0, weight_kg=None, sex="female", views="front", cal=cal)
+    everything = _fuse_saved(run, **kw).values
     for ask in (["chest_girth"], ["underbust_girth", "knee_girth"]):
-        alone = fusion.fuse({n: table[n] for n in ask}, readings, **kw).values
+        alone = _fuse_saved(run, ask, **kw).values
         assert alone == {n: everything[n] for n in ask}
-    carried = fusion.fuse(table, readings, **{**kw, "cal": replace(cal, table={})})
+    carried = _fuse_saved(run, **{**kw, "cal": replace(cal, table={})})
     assert everything["underbust_girth"][0] != pytest.approx(carried.values["underbust_girth"][0])
     model = cal.table["front_noweight"]["female"]
     assert everything["knee_girth"][1] == pytest.approx(
@@ -222,21 +227,16 @@ def test_stomach_girth_carries_the_fused_waist_correction():
 def test_front_side_fusion_reads_the_front_photo_fitted_alone():
     """With a side photo the learned correction also reads the front-only fit: it needs those
     readings (a clear error without them), and a wider front-only chest widens the answer."""
-    from bodylens.body.measurements import BY_NAME
-
     rec = json.loads(CAL_RUNS.read_text())["records"][5]
     run, front = rec["runs"]["front_side"], rec["runs"]["front"]
-    readings = fusion.readings_of(run["photo_ansur_cm"], run["photo_table_cm"])
-    sigma = {n: BY_NAME[n].sigma_cm for n in run["photo_table_cm"]}
     kw = dict(height_cm=rec["height_cm"], weight_kg=rec["weight_kg"], sex=rec["sex"],
-              views="front_side", table_sigma=sigma)  # fmt: skip
+              views="front_side")  # fmt: skip
     with pytest.raises(ValueError, match="front_readings"):
-        fusion.fuse(run["photo_table_cm"], readings, **kw)
+        _fuse_saved(run, **kw)
 
     def chest(front_ansur: dict) -> float:
         alone = fusion.readings_of(front_ansur, front["photo_table_cm"])
-        res = fusion.fuse(run["photo_table_cm"], readings, front_readings=alone, **kw)
-        return res.ansur["chest_girth"][0]
+        return _fuse_saved(run, front_readings=alone, **kw).ansur["chest_girth"][0]
 
     ansur = front["photo_ansur_cm"]
     wider = {**ansur, "chest_girth": ansur["chest_girth"] + 1.0,
@@ -281,20 +281,14 @@ def test_returned_sigma_covers_the_calibration_bodies():
     on (front photo, weight given). The σ scale is fitted out of fold on the corrections as
     ``fusion.stack_correction`` caps them; fitted on uncapped ones, the head girth's ±σ
     covered 57 % here and 50-53 % of the scored bodies."""
-    from bodylens.body.measurements import BY_NAME
-
     cal = fusion.calibration()
     records = [r for r in json.loads(CAL_RUNS.read_text())["records"]
                if "fitted_body" in r["runs"]["front"]][:300]  # fmt: skip
     covered: dict[str, list[bool]] = {}
     for rec in records:
-        run = rec["runs"]["front"]
-        table = run["photo_table_cm"]
-        res = fusion.fuse(
-            table, fusion.readings_of(run["photo_ansur_cm"], table),
-            height_cm=rec["height_cm"], weight_kg=rec["weight_kg"], sex=rec["sex"],
-            views="front", table_sigma={n: BY_NAME[n].sigma_cm for n in table}, cal=cal,
-        )  # fmt: skip
+        res = _fuse_saved(rec["runs"]["front"], height_cm=rec["height_cm"],
+                          weight_kg=rec["weight_kg"], sex=rec["sex"], views="front",
+                          cal=cal)  # fmt: skip
         for name, (value, sigma) in res.values.items():
             covered.setdefault(name, []).append(abs(value - rec["truth_table"][name]) <= sigma)
     assert len(covered) >= 20
