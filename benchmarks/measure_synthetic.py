@@ -15,6 +15,7 @@ docs/benchmarks/measure.md.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+BODIES = ROOT / "benchmarks" / "data" / "ansur_bodies.json"
 sys.path.insert(0, str(ROOT / "src"))
 
 from bodylens.body.model import FIT_BONES, FIT_LOCAL_CHANGES, get_body_model  # noqa: E402
@@ -40,7 +42,8 @@ DEPTH_NOTE = {
     "real people overshoots here: the fit's shape prior (it starts the depth at the real-adult "
     "mean) and the ANSUR prior's size correction.",
     "ansur": "Depth-only controls (torso and hip depth) drawn as in Anny bodies fitted to real "
-    "ANSUR II people (`--depth ansur`): mean +0.46 / +0.33 instead of 0. MAE is the value "
+    "ANSUR II people (`--depth ansur`): mean {torso:+.2f} / {hip:+.2f} instead of 0 (over the "
+    "{n} bodies of `benchmarks/data/ansur_bodies.json`). MAE is the value "
     "`measure` returns (photo fit + ANSUR prior); 'photo fit alone' is the same fit before "
     "the prior.",
 }
@@ -49,16 +52,24 @@ DEPTH_NOTE = {
 def realistic_depth() -> dict[str, tuple[float, float]]:
     """Mean and SD of Anny's depth-only controls over the bodies fitted to real ANSUR II
     people (benchmarks/data/ansur_bodies.json): real torsos are deeper than Anny's phenotypes
-    make them (torso depth +0.46, hip depth +0.33 on average)."""
-    import json
-
-    bodies = json.loads((ROOT / "benchmarks" / "data" / "ansur_bodies.json").read_text())
+    make them (torso depth about +0.46, hip depth +0.33 on average)."""
+    bodies = json.loads(BODIES.read_text())
     out = {}
     for name in DEPTH_ONLY:
         v = [b["local_changes"][name] for b in bodies["bodies"] if name in b["local_changes"]]
         if v:
             out[name] = (float(np.mean(v)), float(np.std(v)))
     return out
+
+
+def _depth_note(depth: str) -> str:
+    if depth != "ansur":
+        return DEPTH_NOTE[depth]
+    real = realistic_depth()
+    n = len(json.loads(BODIES.read_text())["bodies"])
+    return DEPTH_NOTE[depth].format(
+        torso=real["torso-scale-depth-incr"][0], hip=real["hip-scale-depth-incr"][0], n=n
+    )
 
 
 def sample_body(
@@ -228,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         + ". Height given (the true stature), no sex, no side photo. Ground truth: the same "
         "measurement definitions applied to the true body in its neutral pose.",
         "",
-        DEPTH_NOTE[args.depth],
+        _depth_note(args.depth),
         "",
         "| measurement | MAE (cm) | P90 (cm) | max (cm) | bias (cm) | photo fit alone, MAE | "
         "target |",
