@@ -49,24 +49,22 @@ DEPTH_NOTE = {
 }
 
 
-def realistic_depth() -> dict[str, tuple[float, float]]:
-    """Mean and SD of Anny's depth-only controls over the bodies fitted to real ANSUR II
+def realistic_depth(bodies: list[dict]) -> dict[str, tuple[float, float]]:
+    """Mean and SD of Anny's depth-only controls over ``bodies``, Anny fitted to real ANSUR II
     people (benchmarks/data/ansur_bodies.json): real torsos are deeper than Anny's phenotypes
     make them (torso depth about +0.46, hip depth +0.33 on average)."""
-    bodies = json.loads(BODIES.read_text())
     out = {}
     for name in DEPTH_ONLY:
-        v = [b["local_changes"][name] for b in bodies["bodies"] if name in b["local_changes"]]
+        v = [b["local_changes"][name] for b in bodies if name in b["local_changes"]]
         if v:
             out[name] = (float(np.mean(v)), float(np.std(v)))
     return out
 
 
-def _depth_note(depth: str) -> str:
-    if depth != "ansur":
+def _depth_note(depth: str, real: dict[str, tuple[float, float]] | None, n: int) -> str:
+    """The report's words on the bodies' depths; ``real``: ``realistic_depth`` of ``n`` bodies."""
+    if real is None:
         return DEPTH_NOTE[depth]
-    real = realistic_depth()
-    n = len(json.loads(BODIES.read_text())["bodies"])
     return DEPTH_NOTE[depth].format(
         torso=real["torso-scale-depth-incr"][0], hip=real["hip-scale-depth-incr"][0], n=n
     )
@@ -169,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     loads: list[float] = []
     failures: list[str] = []
     # Warm up MediaPipe and the model once (not timed).
-    depth = realistic_depth() if args.depth == "ansur" else None
+    real_bodies = json.loads(BODIES.read_text())["bodies"] if args.depth == "ansur" else []
+    depth = realistic_depth(real_bodies) if real_bodies else None
     warm_img, _, _, _ = render_case(model, *sample_body(model, rng, depth), sample_pose(rng), rng)
     measure(warm_img, height_cm=170)
     for i in range(args.n):
@@ -239,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         + ". Height given (the true stature), no sex, no side photo. Ground truth: the same "
         "measurement definitions applied to the true body in its neutral pose.",
         "",
-        _depth_note(args.depth),
+        _depth_note(args.depth, depth, len(real_bodies)),
         "",
         "| measurement | MAE (cm) | P90 (cm) | max (cm) | bias (cm) | photo fit alone, MAE | "
         "target |",
