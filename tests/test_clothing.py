@@ -43,6 +43,35 @@ def test_trousers_leave_the_legs_outline_alone():
     assert skip is None or skip.outline_fraction < 0.05
 
 
+def test_only_a_bag_the_person_mask_took_in_is_fitted_under_by_default():
+    rgb, pose, mask = person("0177.jpg")  # a handbag at the hip, inside MediaPipe's mask
+    skip = garment_outline_skip(rgb, pose, mask, bags_only=True)
+    assert skip is not None and skip.garments == ["bag"]
+    assert skip.outline_fraction > 0.05
+    for photo in ("0002.jpg", "0004.jpg"):  # a dress; a coat over trousers: no bag
+        assert garment_outline_skip(*person(photo), bags_only=True) is None
+
+
+@pytest.mark.slow
+def test_a_bag_at_the_hip_no_longer_flips_the_hip_with_the_photo_size():
+    """Fitted over, CCP 0177's bag was hip or not as MediaPipe's mask took it in or left it
+    out: 123 cm for the photo, 93 cm for its half-size copy. Fitted under, they agree."""
+    import cv2
+
+    from bodylens.body import api
+
+    rgb = load_image(shared_path("data", "ccp", "images", "0177.jpg"))
+    half = cv2.resize(rgb, (rgb.shape[1] // 2, rgb.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    hips = []
+    for image in (rgb, half):
+        result = api.measure(image, height_cm=170, measures=["hip_girth"])
+        assert any(w.startswith("a bag covers") for w in result.warnings)
+        hips.append(result.values["hip_girth"])
+    assert abs(hips[0] - hips[1]) < 3.0
+    plain = api.measure(rgb, height_cm=170, measures=["hip_girth"], fit_under_clothing=False)
+    assert "clothing" not in plain.timings  # False: nothing parsed
+
+
 @pytest.mark.slow
 def test_measure_says_it_fitted_under_the_dress():
     from bodylens.body import api

@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         default=None,
         help="run the clothing parser and fit the body under skirts, dresses and bags "
-        "instead of matching their outline",
+        "instead of matching their outline (default: only under a large bag that the person "
+        "mask took in)",
     )
     p.add_argument("--weight-kg", type=float, help="the person's weight in kg")
     p.add_argument("--sex", choices=["male", "female"], help="the person's sex")

@@ -61,7 +61,8 @@ class EstimateRequest(BaseModel):
     fit_under_clothing: bool | None = Field(
         None,
         description="run the clothing parser and fit the body under skirts, dresses and bags "
-        "instead of matching their outline (default: off)",
+        "instead of matching their outline (default: only under a large bag that the person "
+        "mask took in; false: never)",
     )
 
     @field_validator("measures_table", mode="before")
