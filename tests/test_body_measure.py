@@ -309,3 +309,15 @@ def test_cli_unknown_measure_exits_1(capsys):
 
     assert main(["measure", "x.jpg", "--measures", "chest,nope"]) == 1
     assert "unknown measure" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [([], None), (["--fit-under-clothing"], True), (["--no-fit-under-clothing"], False)],
+)
+def test_cli_fit_under_clothing_has_three_states(flag, value):
+    """Unsaid leaves measure's default (fit under a large bag only); --no-... parses nothing."""
+    from bodylens.cli import build_parser
+
+    args = build_parser().parse_args(["measure", "x.jpg", "--height-cm", "170", *flag])
+    assert args.fit_under_clothing is value

@@ -52,6 +52,21 @@ def test_only_a_bag_the_person_mask_took_in_is_fitted_under_by_default():
         assert garment_outline_skip(*person(photo), bags_only=True) is None
 
 
+def test_a_large_photo_is_parsed_smaller_and_its_skip_scaled_back():
+    import cv2
+
+    from bodylens.body import clothing
+
+    rgb = load_image(shared_path("data", "ccp", "images", "0177.jpg"))
+    big = cv2.resize(rgb, (rgb.shape[1] * 4, rgb.shape[0] * 4), interpolation=cv2.INTER_CUBIC)
+    assert max(big.shape[:2]) > clothing.PARSE_LONG_SIDE
+    pose, mask = _find_person(big, "photo", {}, [])
+    skip = garment_outline_skip(big, pose, mask, bags_only=True)
+    small = garment_outline_skip(*person("0177.jpg"), bags_only=True)
+    assert skip is not None and skip.mask.shape == big.shape[:2]
+    assert abs(skip.outline_fraction - small.outline_fraction) < 0.03
+
+
 @pytest.mark.slow
 def test_a_bag_at_the_hip_no_longer_flips_the_hip_with_the_photo_size():
     """Fitted over, CCP 0177's bag was hip or not as MediaPipe's mask took it in or left it

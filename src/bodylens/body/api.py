@@ -48,9 +48,10 @@ REFERENCE_STEEP_PITCH_DEG = 20.0
 # synthetic benchmark renders the parser takes flat-shaded bodies for dresses and bags.
 CLOTHING_AWARE_FIT = False
 # When the caller does not say, still fit under a bag that MediaPipe took for part of the
-# person (``body.clothing.BAG_AREA``; the parser runs on every front photo, ~0.1 s). Why: such a
-# bag read as hip is the largest error street photos showed, and which way it went flipped
-# with the photo's size (CCP 0177: a 93 or a 123 cm hip; fitted under the bag, 96-99 cm).
+# person (``body.clothing.BAG_AREA``; the parser runs on every front photo, ~0.05 s). Why: such
+# a bag read as hip is the largest error street photos showed, and which way it went flipped
+# with the photo's size (CCP 0177: a 93 or a 123 cm hip; fitted under the bag, 96-99 cm). The
+# worst change between copies of 25 street photos fell from 30 to 15 cm (docs/measurements.md).
 FIT_UNDER_LARGE_BAGS = True
 # Issue 6 robustness: when the silhouette of a front photo alone spills this far beyond the
 # fitted body (a share of its area, ``_loose_clothing_ratio``), the outline is partly clothes,

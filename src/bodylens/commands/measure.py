@@ -35,11 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--fit-under-clothing",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="run the clothing parser and fit the body under skirts, dresses and bags "
         "instead of matching their outline (default: only under a large bag that the person "
-        "mask took in)",
+        "mask took in; --no-fit-under-clothing: never)",
     )
     p.add_argument("--weight-kg", type=float, help="the person's weight in kg")
     p.add_argument("--sex", choices=["male", "female"], help="the person's sex")
