@@ -10,6 +10,7 @@ the body under the garment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -23,11 +24,12 @@ HANG_START = 0.25
 # Outline pixels within this fraction of the person's height of a garment pixel are skipped
 # (the parser's boundary and MediaPipe's mask do not line up exactly).
 REACH = 0.012
-# ``bags_only``: a bag is fitted under when one piece of it, inside the person mask, covers this
-# share of the mask. Why a size: on the benchmark's flat-shaded renders the parser calls slivers
-# of cluttered background and armpits "bag" (49 of 60 front renders), but inside MediaPipe's
-# mask the largest covers at most 5.3 % of it (432 scored front renders, 99 % under 3.1 %);
-# a handbag held at the hip covers 9-10 % (CCP 0137, 0177, and their rescaled copies).
+# ``bags_only``: a bag is fitted under when one piece of it, inside the person mask and below
+# the waist, covers this share of the mask. Why a size: on the benchmark's flat-shaded renders
+# the parser calls slivers of cluttered background and armpits "bag" (49 of 60 front renders),
+# but such a piece covers at most 5.3 % of the mask on the 432 scored front renders (once in
+# 1,199 calibration renders 10.7 %: a background disc the mask took in at the hip); a bag held
+# at the hip covers 7.4-21 % (CCP 0005, 0100, 0137, 0177 and their rescaled or padded copies).
 BAG_AREA = 0.07
 # The parser's network sees ~192x288 pixels whatever the photo's size, but its labels are
 # upsampled to the photo: 0.06 s at 0.45 MP, 0.4 s at 7 MP. A photo with a longer side is
@@ -52,7 +54,7 @@ def _waist_row(pose: PoseResult) -> float:
     return max(0.0, (shoulders + hips) / 2)
 
 
-def _parsed_masks(rgb: np.ndarray, pose: PoseResult):
+def _parsed_masks(rgb: np.ndarray, pose: PoseResult) -> Callable[[str], np.ndarray]:
     """The clothing parse of a photo as a function: class name -> (H, W) bool mask at the
     photo's size, parsed at ``PARSE_LONG_SIDE`` at most."""
     from bodylens.parse.api import get_backend
