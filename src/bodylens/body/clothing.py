@@ -47,11 +47,14 @@ class OutlineSkip:
     outline_fraction: float
 
 
+def _row(pose: PoseResult, joint: str) -> float:
+    """Image row of a joint's left-right mean ("hip": the hip line)."""
+    return float(pose.point(f"left_{joint}")[1] + pose.point(f"right_{joint}")[1]) / 2
+
+
 def _waist_row(pose: PoseResult) -> float:
     """Image row halfway between the shoulder and hip lines."""
-    shoulders = (pose.point("left_shoulder")[1] + pose.point("right_shoulder")[1]) / 2
-    hips = (pose.point("left_hip")[1] + pose.point("right_hip")[1]) / 2
-    return max(0.0, (shoulders + hips) / 2)
+    return max(0.0, (_row(pose, "shoulder") + _row(pose, "hip")) / 2)
 
 
 def _parsed_masks(rgb: np.ndarray, pose: PoseResult) -> Callable[[str], np.ndarray]:
@@ -63,12 +66,9 @@ def _parsed_masks(rgb: np.ndarray, pose: PoseResult) -> Callable[[str], np.ndarr
     scale = PARSE_LONG_SIDE / max(h, w)
     if scale >= 1.0:
         return get_backend("parser")(rgb, pose=pose).mask
-    sw, sh = round(w * scale), round(h * scale)
-    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
-    mask = None if pose.mask is None else cv2.resize(pose.mask, (sw, sh), cv2.INTER_LINEAR)
-    keypoints = pose.keypoints * np.array([sw / w, sh / h], np.float32)
-    small_pose = PoseResult(keypoints, pose.visibility, pose.presence, pose.world, mask, (sw, sh))
-    parsed = get_backend("parser")(small, pose=small_pose)
+    size = (round(w * scale), round(h * scale))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    parsed = get_backend("parser")(small, pose=pose.resized(size))
 
     def full_size(name: str) -> np.ndarray:
         m = parsed.mask(name).astype(np.uint8)
@@ -99,8 +99,7 @@ def garment_outline_skip(
         hang = np.zeros_like(bag)
     else:
         hang = label("Skirt") | label("Dress")
-        hips = (pose.point("left_hip")[1] + pose.point("right_hip")[1]) / 2
-        knees = (pose.point("left_knee")[1] + pose.point("right_knee")[1]) / 2
+        hips, knees = _row(pose, "hip"), _row(pose, "knee")
         hang[: max(0, int(hips + HANG_START * max(knees - hips, 0.0)))] = False
     found = [name for name, m in (("skirt or dress", hang), ("bag", bag)) if m.sum() > 50]
     if not found:

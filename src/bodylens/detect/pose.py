@@ -76,6 +76,18 @@ class PoseResult:
             self.image_size,
         )
 
+    def resized(self, size: tuple[int, int]) -> PoseResult:
+        """This detection in the same image resized to ``size`` (width, height): keypoints
+        scaled, the mask resampled; what does not depend on pixels is kept."""
+        import cv2
+
+        w, h = self.image_size
+        keypoints = self.keypoints * np.array([size[0] / w, size[1] / h], np.float32)
+        mask = None
+        if self.mask is not None:
+            mask = cv2.resize(self.mask, size, interpolation=cv2.INTER_LINEAR)
+        return PoseResult(keypoints, self.visibility, self.presence, self.world, mask, size)
+
     def visible(self, name: str, threshold: float = 0.5) -> bool:
         i = LANDMARK_INDEX[name]
         w, h = self.image_size
