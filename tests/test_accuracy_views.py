@@ -113,3 +113,29 @@ def test_a_side_fit_that_misses_its_silhouette_is_not_used(photos, monkeypatch):
     assert res.body["side"]["silhouette_loss"] > res.body["side"]["silhouette_loss_limit"]
     assert any(w.startswith("side photo: no body matching") for w in res.warnings)
     assert set(res.values) == {"chest", "waist", "hips"}
+
+
+def test_the_fit_worker_gives_the_same_numbers(photos, monkeypatch):
+    """The service runs the two-view fit in a second process while the front photo is fitted
+    alone (``body.worker``): the very values and warnings of fitting both here; a worker that
+    died is not waited for (the fit runs here) and the next call starts another."""
+    from bodylens.body import api, worker
+
+    front, side, body, height = photos
+    kwargs = {"side_image": side, "height_cm": height, "sex": body["sex"]}
+    here = measure(front, **kwargs)
+    monkeypatch.setattr(api, "FIT_WORKER", True)
+    try:
+        assert worker.wait_ready(timeout_s=240)
+        there = measure(front, **kwargs)
+        assert "worker_cpu" in there.timings and "worker_cpu" not in here.timings
+        assert there.values == here.values and there.warnings == here.warnings
+        dead = worker.get_worker()
+        for process in dead._pool._processes.values():  # noqa: SLF001 (kill it, as an OOM would)
+            process.kill()
+            process.join()
+        again = measure(front, **kwargs)
+        assert "worker_cpu" not in again.timings and again.values == here.values
+        assert worker.get_worker() is not dead
+    finally:
+        worker.shutdown()

@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import re
+import time
 
 import httpx
 import numpy as np
@@ -186,6 +187,17 @@ def test_side_photo_upload(client):
         assert set(fusion["front_photo_table_cm"]) >= {"chest_girth", "waist_girth"}
     else:
         assert any(w.startswith("side photo:") for w in out["warnings"])
+    # That request started the fit worker (body.worker) and was fitted in turn; once the worker
+    # is up, the two-view fit runs there beside the front fit, to the very same numbers.
+    deadline = time.monotonic() + 180
+    while "worker_cpu" not in out["timings"]:
+        assert time.monotonic() < deadline, "the fit worker never took a request"
+        time.sleep(2)
+        r = client.post("/estimate?detail=true", files=files,
+                        data={"measures_table": "chest,waist", "height_cm": "180"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        first, out = out, r.json()
+        assert out["measurements"] == first["measurements"]
     blank = _jpeg(np.full((640, 480, 3), 200, np.uint8))
     files["side_photo"] = ("s.jpg", blank, "image/jpeg")
     r = client.post("/estimate", files=files, data={"measures_table": "waist", "height_cm": "180"})

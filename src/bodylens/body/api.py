@@ -8,6 +8,7 @@ validated before any model runs; problems with the photo itself (nobody, person 
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import math
 import time
@@ -70,6 +71,11 @@ CANONICAL_ORIENTATION = True
 # Detect the person on the photo and on its mirror image and average the two
 # (``detect.pose.detect_pose``): the fit then follows less of MediaPipe's pixel jitter.
 MIRROR_AVERAGED_POSE = True
+# With a side photo, run the two-view fit (its own shorter front fit, then the joint fit) in a
+# second process while this one fits the front photo alone (``body.worker``): the same numbers,
+# sooner. Off for one-off runs (the CLI), where starting the worker costs more than it saves;
+# the service turns it on (``Settings.fit_worker``).
+FIT_WORKER = False
 
 
 @dataclass
@@ -363,12 +369,18 @@ def measure(
     # --- person
     step(0.05, "detecting the person")
     pose, mask = _find_person(rgb, "photo", timings, warnings)
+    side_person, side_warnings = None, []
+    if side_rgb is not None:  # refused here, before any fitting, when it shows nobody usable
+        side_person = _find_person(side_rgb, "side photo", timings, side_warnings)
     bags_only = fit_under_clothing is None and not CLOTHING_AWARE_FIT and FIT_UNDER_LARGE_BAGS
     if fit_under_clothing is None:
         fit_under_clothing = CLOTHING_AWARE_FIT
     skip = None
     if fit_under_clothing or bags_only:
         skip = _clothing_skip(rgb, pose, mask, "photo", timings, warnings, bags_only=bags_only)
+    side_skip = None
+    if side_person is not None and fit_under_clothing:
+        side_skip = _clothing_skip(side_rgb, *side_person, "side photo", timings, side_warnings)
     core = [11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
     if float(np.mean(pose.visibility[core])) < 0.7:
         warnings.append("low keypoint confidence: arms or legs are partly hidden")
@@ -410,31 +422,45 @@ def measure(
     span = 0.35 if scale_source == "reference" else 0.7
     if side_rgb is not None:
         span *= 0.5
+    from bodylens.body import fit as fitmod
     from bodylens.body.fit import ITERATIONS
-    from bodylens.body.views import FRONT_ITERATIONS
+    from bodylens.body.views import FRONT_ITERATIONS, fit_two_views
 
-    # A front photo may be fitted twice (loose clothes): its first fit gets half the bar.
-    fit = fit_photo(
-        model,
-        pose,
-        mask,
-        stature_m=stature_m,
-        sex=sex,
-        iterations=ITERATIONS,
-        outline_skip=skip,
-        progress=lambda f, m: step(0.2 + span * 0.5 * f, m),
-    )
-    timings.update(fit.timings)
-    prior_scale = 1.0
-    loose, loose_of = _loose_clothing_ratio(model, fit, mask), fit  # loose_of: fit measured
-    if loose > LOOSE_REFIT_RATIO:
-        prior_scale = min(loose / LOOSE_REFIT_RATIO, LOOSE_PRIOR_MAX)
+    # With a side photo: a shorter front fit starts the two-view fit; neither needs the front
+    # fit below, so with ``FIT_WORKER`` they run beside it in another process.
+    side_args = (pose, mask, *side_person) if side_person is not None else ()
+    side_kwargs = {"stature_m": stature_m, "sex": sex, "front_iterations": FRONT_ITERATIONS,
+                   "front_skip": skip, "side_skip": side_skip}  # fmt: skip
+    side_job = None
+    if side_args and ref is None and FIT_WORKER:  # a reference may still move the stature
+        from bodylens.body import worker
+
+        side_job = worker.get_worker().submit(fit_two_views, *side_args, **side_kwargs)
+    # While the worker fits, the fits here take one core (``fit.fit_threads``).
+    with fitmod.fit_threads() if side_job is not None else contextlib.nullcontext():
+        # A front photo may be fitted twice (loose clothes): its first fit gets half the bar.
         fit = fit_photo(
-            model, pose, mask, stature_m=stature_m, sex=sex, outline_skip=skip,
-            prior_scale=prior_scale,
-            progress=lambda f, m: step(0.2 + span * (0.5 + 0.5 * f), "refitting: loose clothes"),
-        )  # fmt: skip
-        timings["fit_loose_refit"] = fit.timings.get("fit_optimise", 0.0)
+            model,
+            pose,
+            mask,
+            stature_m=stature_m,
+            sex=sex,
+            iterations=ITERATIONS,
+            outline_skip=skip,
+            progress=lambda f, m: step(0.2 + span * 0.5 * f, m),
+        )
+        timings.update(fit.timings)
+        prior_scale = 1.0
+        loose, loose_of = _loose_clothing_ratio(model, fit, mask), fit  # loose_of: fit measured
+        if loose > LOOSE_REFIT_RATIO:
+            prior_scale = min(loose / LOOSE_REFIT_RATIO, LOOSE_PRIOR_MAX)
+            fit = fit_photo(
+                model, pose, mask, stature_m=stature_m, sex=sex, outline_skip=skip,
+                prior_scale=prior_scale,
+                progress=lambda f, m: step(0.2 + span * (0.5 + 0.5 * f),
+                                           "refitting: loose clothes"),
+            )  # fmt: skip
+            timings["fit_loose_refit"] = fit.timings.get("fit_optimise", 0.0)
     ref_body = None
     if ref is not None:
         fit, stature_m, ref_body = _reference_scale(
@@ -448,15 +474,19 @@ def measure(
 
         if with_prior:  # the fusion reads this fit too
             front_readings = fusion.fit_readings(model, _scaled_rest(model, fit, stature_m)[1])
-        start = fit_photo(
-            model, pose, mask, stature_m=stature_m, sex=sex, iterations=FRONT_ITERATIONS,
-            outline_skip=skip, progress=lambda f, m: step(0.2 + span * (1.0 + 0.3 * f), m),
-        )  # fmt: skip
-        timings["fit_front_start"] = start.timings.get("fit_optimise", 0.0)
-        two, side_body = _fit_side(model, start, pose, mask, side_rgb, stature_m, sex, timings,
-                                   warnings, fit_under_clothing, skip)  # fmt: skip
-        if two is not None:  # the joint fit keeps the shape prior at its own weight
-            fit, views, prior_scale = two, "front_side", 1.0
+        two = _worker_result(side_job, timings)
+        if two is None:
+            side_kwargs["stature_m"] = stature_m  # a reference may have moved it
+            two = fit_two_views(
+                model, *side_args, **side_kwargs,
+                progress=lambda f, m: step(0.2 + span * (1.0 + 0.3 * f), m),
+            )  # fmt: skip
+        timings["fit_front_start"] = two.front.timings.get("fit_optimise", 0.0)
+        timings.update({k: v for k, v in two.front.timings.items() if k.startswith("side")})
+        warnings += side_warnings
+        side_body = _side_summary(two, warnings)
+        if side_body["used"]:  # the joint fit keeps the shape prior at its own weight
+            fit, views, prior_scale = two.front, "front_side", 1.0
 
     # --- measure on the neutral standing pose
     step(0.92, "measuring")
@@ -695,23 +725,26 @@ def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
     return extra / max(float(body.sum()), 1.0)
 
 
-def _fit_side(
-    model, fit, pose, mask, side_rgb, stature_m, sex, timings, warnings, under_clothing, skip
-):
-    """Issue 6: detect the person in the side photo and refine the fit on both views; with
-    ``under_clothing``, under the garments of each view (``skip``: the front photo's).
-    Returns the joint fit, or None with a warning when it could not match the side photo's
-    silhouette (``TwoViewFit.side_failed``: the front photo's fit stands alone then), and the
-    ``body["side"]`` summary that says which, and why."""
-    from bodylens.body.views import SIDE_FAILED_LOSS, fit_two_views
+def _worker_result(job, timings: dict):
+    """What a ``body.worker`` job returns (its CPU time in ``timings["worker_cpu"]``), or
+    None when there was no job or the worker failed (the caller fits here)."""
+    if job is None:
+        return None
+    try:
+        result, cpu = job.result()
+    except Exception as exc:  # the worker process died or was shut down
+        log.warning("fit worker failed (%s); fitting here", type(exc).__name__)
+        return None
+    timings["worker_cpu"] = cpu
+    return result
 
-    side_pose, side_mask = _find_person(side_rgb, "side photo", timings, warnings)
-    side_skip = None
-    if under_clothing:
-        side_skip = _clothing_skip(side_rgb, side_pose, side_mask, "side photo", timings, warnings)
-    two = fit_two_views(model, pose, mask, side_pose, side_mask, stature_m=stature_m, sex=sex,
-                        front_fit=fit, front_skip=skip, side_skip=side_skip)  # fmt: skip
-    timings.update({k: v for k, v in two.front.timings.items() if k.startswith("side")})
+
+def _side_summary(two, warnings: list[str]) -> dict[str, Any]:
+    """Issue 6: the ``body["side"]`` summary of a two-view fit (``views.fit_two_views``):
+    whether it is used, and why not (``TwoViewFit.side_failed``: it could not match the side
+    photo's silhouette, so the front photo's fit stands alone), with its warnings."""
+    from bodylens.body.views import SIDE_FAILED_LOSS
+
     summary = {
         "used": not two.side_failed,
         "silhouette_loss": round(two.side_silhouette_loss, 4),
@@ -724,10 +757,9 @@ def _fit_side(
             "person, standing side-on with the arms down?); the measurements come from the "
             "front photo alone"
         )
-        return None, summary
-    if two.side_keypoint_error > 0.05:
+    elif two.side_keypoint_error > 0.05:
         warnings.append("side photo: the body fit is poor (keypoints far from the fitted body)")
-    return two.front, summary
+    return summary
 
 
 def _clothing_skip(

@@ -140,14 +140,17 @@ def fit_two_views(
     iterations: tuple[int, int] | None = None,
     front_skip: np.ndarray | None = None,
     side_skip: np.ndarray | None = None,
+    front_iterations: tuple[int, int, int] | None = None,
     progress=None,
 ) -> TwoViewFit:
-    """Fit the front photo (unless ``front_fit`` is given), then refine the shape on both.
-    ``front_skip`` / ``side_skip``: outline pixels to ignore per view (``body.clothing``)."""
+    """Fit the front photo (unless ``front_fit`` is given; ``front_iterations``, default
+    ``fit.ITERATIONS``), then refine the shape on both. ``front_skip`` / ``side_skip``:
+    outline pixels to ignore per view (``body.clothing``)."""
     if front_fit is None:
         front_fit = fitmod.fit_photo(
             model, front_pose, front_mask, stature_m=stature_m, sex=sex,
-            outline_skip=front_skip, progress=progress,
+            iterations=front_iterations or fitmod.ITERATIONS, outline_skip=front_skip,
+            progress=progress,
         )  # fmt: skip
     with fitmod.fit_threads():
         return _refine(model, front_fit, front_pose, front_mask, side_pose, side_mask, stature_m,

@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        from bodylens.body import api, worker
+
+        fit_worker, api.FIT_WORKER = api.FIT_WORKER, settings.fit_worker
         if settings.preload_models:
             try:
                 # Off the event loop: /healthz answers while models load.
@@ -74,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.exception("model preload failed")
                 state["error"] = f"{type(exc).__name__}: {exc}"
         yield
+        api.FIT_WORKER = fit_worker
+        worker.shutdown()
 
     app = FastAPI(
         title="bodylens",
