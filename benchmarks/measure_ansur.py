@@ -144,7 +144,7 @@ def run_fits(
     body: the stratified calibration bodies, a second draw of scored ones; ``n`` unused), each
     rendered with its own random stream (``seed``, index), so that a shard renders only its
     own bodies."""
-    from bodylens.body import measurements
+    from bodylens.body import api, measurements, worker
     from bodylens.body.api import measure
     from bodylens.body.model import get_body_model
     from bodylens.errors import BodylensError
@@ -163,6 +163,9 @@ def run_fits(
     records: list[dict] = []
     warm = render_views(model, bodies[pick[0]], np.random.default_rng(999))
     measure(warm[0], height_cm=170, side_image=warm[1])  # warm-up, not timed
+    if api.FIT_WORKER:  # --fit-worker: wait for the worker the warm-up started, then warm it
+        worker.wait_ready(timeout_s=300)
+        measure(warm[0], height_cm=170, side_image=warm[1])
     for k, i in enumerate(pick):
         b = bodies[i]
         front, side = render_views(model, b, np.random.default_rng([seed, i]) if draw
@@ -195,7 +198,9 @@ def run_fits(
             fused = res.body["fusion"]
             rec["runs"][views] = {
                 "wall_s": time.perf_counter() - t,
-                "cpu_s": time.process_time() - c,
+                # With --fit-worker, the worker process's CPU for this call too.
+                "cpu_s": time.process_time() - c + res.timings.get("worker_cpu", 0.0),
+                "fit_worker": "worker_cpu" in res.timings,
                 "load1": os.getloadavg()[0],
                 "values": res.values,
                 "sigma": {d.name: d.uncertainty_cm for d in res.details},
@@ -687,6 +692,8 @@ def report(
     t_ok = {v: [r for r in (timing or records) if "values" in r["runs"].get(v, {})] for v in ok}
     lat = {v: np.array([r["runs"][v]["wall_s"] for r in t_ok[v]]) for v in ok}
     cpu = {v: np.array([r["runs"][v]["cpu_s"] for r in t_ok[v]]) for v in ok}
+    two = t_ok.get("front_side", ())
+    worker_timed = any(r["runs"]["front_side"].get("fit_worker") for r in two)
     t_load = np.mean([r["runs"][v]["load1"] for v in ok for r in t_ok[v]])
     load = np.mean([r["runs"][v]["load1"] for v in ok for r in ok[v]])
     men = sum(r["sex"] == "male" for r in records)
@@ -872,10 +879,18 @@ def report(
         f"(CPU {np.median(cpu['front_side']):.1f} s)"
         + (
             f", timed on a separate run of {len(timing)} bodies (`--timing-runs`: "
-            f"`measure_ansur.py --n {len(timing)} --runs FILE`, the default two torch threads, "
-            f"mean 1-min load {t_load:.1f}); the accuracy run above shared the machine."
+            f"`measure_ansur.py --n {len(timing)}{' --fit-worker' if worker_timed else ''} "
+            f"--runs FILE`, the default two torch threads, mean 1-min load {t_load:.1f}); the "
+            "accuracy run above shared the machine."
             if timing
             else "."
+        )
+        + (
+            " Two photos as the service measures them: the two-view fit in its worker "
+            "process beside the front photo's own fit (`body.worker`, `Settings.fit_worker`), "
+            "the same numbers; CPU includes the worker's."
+            if worker_timed
+            else ""
         ),
         "",
         "Mass estimate without weight (posterior of the prior given height, sex and the photo "
@@ -1021,7 +1036,13 @@ def main(argv: list[str] | None = None) -> int:
                     "'seed S'); --stratified is --draw stratified")  # fmt: skip
     ap.add_argument("--merge", type=Path, nargs="+", metavar="RUNS",
                     help="join the shards' saved runs into --runs, then report")  # fmt: skip
+    ap.add_argument("--fit-worker", action="store_true",
+                    help="fit as the service does: two-photo calls use the fit worker process "
+                    "(body.worker; the same values, for the latency)")  # fmt: skip
     args = ap.parse_args(argv)
+    from bodylens.body import api
+
+    api.FIT_WORKER = args.fit_worker
     timing = json.loads(args.timing_runs.read_text())["records"] if args.timing_runs else None
     if args.calibration_set and args.runs == RUNS:
         args.runs = CAL_RUNS
