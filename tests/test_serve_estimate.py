@@ -189,6 +189,7 @@ def test_side_photo_upload(client):
         assert any(w.startswith("side photo:") for w in out["warnings"])
     # That request started the fit worker (body.worker) and was fitted in turn; once the worker
     # is up, the two-view fit runs there beside the front fit, to the very same numbers.
+    assert client.get("/readyz").json()["fit_worker"] in ("starting", "ready")
     deadline = time.monotonic() + 180
     while "worker_cpu" not in out["timings"]:
         assert time.monotonic() < deadline, "the fit worker never took a request"
@@ -198,6 +199,7 @@ def test_side_photo_upload(client):
         assert r.status_code == 200, r.text
         first, out = out, r.json()
         assert out["measurements"] == first["measurements"]
+    assert client.get("/readyz").json()["fit_worker"] == "ready"
     blank = _jpeg(np.full((640, 480, 3), 200, np.uint8))
     files["side_photo"] = ("s.jpg", blank, "image/jpeg")
     r = client.post("/estimate", files=files, data={"measures_table": "waist", "height_cm": "180"})

@@ -57,6 +57,22 @@ def preload_names() -> list[str]:
     return sorted({name for m in _route_modules() for name in getattr(m, "MODELS", [])})
 
 
+def _fit_worker_state(settings: Settings) -> str:
+    """The fit worker's state for /readyz (``body.worker``): off, idle (it starts with the
+    first two-photo request), starting, ready or failed; two-photo requests are fitted in
+    turn unless it is ready."""
+    if not settings.fit_worker:
+        return "off"
+    from bodylens.body import worker
+
+    current = worker.get_worker(start=False)
+    if current is None:
+        return "idle"
+    if current.failed_start or current.broken:
+        return "failed"
+    return "ready" if current.ready() else "starting"
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     modules = _route_modules()
@@ -134,7 +150,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", tags=["ops"])
     async def readyz():
         """Models are loaded and requests will not pay the load cost."""
-        body = {"ready": state["ready"], "models": registry.loaded(), "expected": models}
+        body = {"ready": state["ready"], "models": registry.loaded(), "expected": models,
+                "fit_worker": _fit_worker_state(settings)}  # fmt: skip
         if state["error"]:
             body["error"] = state["error"]
         return JSONResponse(body, status_code=200 if state["ready"] else 503)
