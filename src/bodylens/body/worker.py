@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,8 +31,10 @@ _guard = threading.Lock()
 
 def _start_in_child() -> None:
     """Process initialiser: one torch thread (the parent fits on the other core), the model
-    built once from the warm cache."""
+    built once from the warm cache, and a watch that ends this process with its parent."""
     import torch
+
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
 
     from bodylens.body import fit
     from bodylens.body.model import get_body_model
@@ -39,6 +42,17 @@ def _start_in_child() -> None:
     fit.FIT_MAX_THREADS = 1
     torch.set_num_threads(1)
     get_body_model()
+
+
+def _exit_with_parent() -> None:
+    """A parent killed outright (SIGKILL, the OOM killer) leaves the executor's queue open in
+    this process, which would then wait on it forever, holding its copy of the model."""
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        wait([parent.sentinel])
+        os._exit(0)
 
 
 def _ready() -> bool:
