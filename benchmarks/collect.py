@@ -15,6 +15,7 @@ ORDER = [
     "measure_real_depth",
     "synthetic_depth",
     "measure_ansur",
+    "latency_street",
     "reference",
     "baseline",
     "robustness",

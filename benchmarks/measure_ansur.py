@@ -886,9 +886,10 @@ def report(
             else "."
         )
         + (
-            " Two photos as the service measures them: the two-view fit in its worker "
-            "process beside the front photo's own fit (`body.worker`, `Settings.fit_worker`), "
-            "the same numbers; CPU includes the worker's."
+            " Measured as the service runs them (`body.worker`, `Settings.fit_worker`): with "
+            "two photos the two-view fit runs in its worker process beside the front photo's "
+            "own fit, and a fit's stuck-limb refit starts there beside it; the same numbers. "
+            "CPU includes the worker's fits that were used."
             if worker_timed
             else ""
         ),

@@ -1,7 +1,8 @@
-"""The fit worker process (``bodylens.body.worker``) does not outlive its parent.
+"""The fit worker process (``bodylens.body.worker``): a one-photo fit's stuck-limb refit run
+there gives the numbers of fitting in turn, and the worker does not outlive its parent.
 
-Its numbers are checked against fitting in turn in tests/test_accuracy_views.py, and through
-the live service in tests/test_serve_estimate.py."""
+The two-view fit run there is checked in tests/test_accuracy_views.py, and through the live
+service in tests/test_serve_estimate.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,30 @@ import signal
 import subprocess
 import sys
 import time
+
+from tests.conftest import DATA
+
+
+def test_a_stuck_limb_refit_from_the_worker_gives_the_same_numbers(monkeypatch):
+    """CCP 0004 (a hand in a pocket) leaves a limb stuck after its first fit, so the refit
+    that the service started in the worker beside it is used: the very answer of fitting both
+    in turn."""
+    from bodylens.body import api, worker
+    from bodylens.body.api import measure
+
+    photo = DATA / "ccp_0004.jpg"
+    here = measure(photo, height_cm=170)
+    assert "fit_retry" in here.timings  # the photo needs the refit
+    monkeypatch.setattr(api, "FIT_WORKER", True)
+    try:
+        assert worker.wait_ready(timeout_s=240)
+        there = measure(photo, height_cm=170)
+    finally:
+        worker.shutdown()
+    assert there.timings.get("worker_cpu", 0.0) > 0 and "worker_cpu" not in here.timings
+    assert there.values == here.values and there.warnings == here.warnings
+    assert there.body["fit"] == here.body["fit"]
+
 
 PARENT = """
 from bodylens.body import worker

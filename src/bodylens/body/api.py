@@ -8,7 +8,6 @@ validated before any model runs; problems with the photo itself (nobody, person 
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import math
 import time
@@ -423,48 +422,41 @@ def measure(
     span = 0.35 if scale_source == "reference" else 0.7
     if side_rgb is not None:
         span *= 0.5
-    from bodylens.body import fit as fitmod
-    from bodylens.body.fit import ITERATIONS
+    from bodylens.body.fit import ITERATIONS, stuck_limb_refit
     from bodylens.body.views import FRONT_ITERATIONS, fit_two_views
 
     # With a side photo: a shorter front fit starts the two-view fit; neither needs the front
-    # fit below, so with ``FIT_WORKER`` they run beside it in another process.
+    # fit below, so with ``FIT_WORKER`` they run beside it in another process. A front fit
+    # whose limbs stick starts its refit there before it ends (``fit.stuck_limb_refit``).
     side_args = (pose, mask, *side_person) if side_person is not None else ()
     side_kwargs = {"stature_m": stature_m, "sex": sex, "front_iterations": FRONT_ITERATIONS,
                    "front_skip": skip, "side_skip": side_skip}  # fmt: skip
+    front_kwargs = {"stature_m": stature_m, "sex": sex, "outline_skip": skip}
+    jobs = _WorkerJobs(timings)
     side_job = None
-    if side_args and ref is None and FIT_WORKER:  # a reference may still move the stature
-        from bodylens.body import worker
-
-        # The fits read the binary masks, not the poses' probability maps: those stay here
-        # (for a 12 MP photo, 96 MB less to send).
-        lean = [replace(a, mask=None) if isinstance(a, PoseResult) else a for a in side_args]
-        side_job = worker.get_worker().submit(fit_two_views, *lean, **side_kwargs)
-    # While the worker fits, the fits here take one core (``fit.fit_threads``).
-    with fitmod.fit_threads() if side_job is not None else contextlib.nullcontext():
-        # A front photo may be fitted twice (loose clothes): its first fit gets half the bar.
+    if side_args and ref is None:  # a reference may still move the stature
+        side_job = jobs.start(fit_two_views, *side_args, **side_kwargs)
+    # A front photo may be fitted twice (loose clothes): its first fit gets half the bar.
+    kwargs = {**front_kwargs, "iterations": ITERATIONS}
+    fit = fit_photo(
+        model, pose, mask, **kwargs,
+        progress=lambda f, m: step(0.2 + span * 0.5 * f, m),
+        start_refit_elsewhere=jobs.starter(stuck_limb_refit, pose, mask, **kwargs),
+    )  # fmt: skip
+    timings.update(fit.timings)
+    prior_scale = 1.0
+    loose, loose_of = _loose_clothing_ratio(model, fit, mask), fit  # loose_of: fit measured
+    if loose > LOOSE_REFIT_RATIO:
+        prior_scale = min(loose / LOOSE_REFIT_RATIO, LOOSE_PRIOR_MAX)
+        kwargs = {**front_kwargs, "prior_scale": prior_scale}
         fit = fit_photo(
-            model,
-            pose,
-            mask,
-            stature_m=stature_m,
-            sex=sex,
-            iterations=ITERATIONS,
-            outline_skip=skip,
-            progress=lambda f, m: step(0.2 + span * 0.5 * f, m),
-        )
-        timings.update(fit.timings)
-        prior_scale = 1.0
-        loose, loose_of = _loose_clothing_ratio(model, fit, mask), fit  # loose_of: fit measured
-        if loose > LOOSE_REFIT_RATIO:
-            prior_scale = min(loose / LOOSE_REFIT_RATIO, LOOSE_PRIOR_MAX)
-            fit = fit_photo(
-                model, pose, mask, stature_m=stature_m, sex=sex, outline_skip=skip,
-                prior_scale=prior_scale,
-                progress=lambda f, m: step(0.2 + span * (0.5 + 0.5 * f),
-                                           "refitting: loose clothes"),
-            )  # fmt: skip
-            timings["fit_loose_refit"] = fit.timings.get("fit_optimise", 0.0)
+            model, pose, mask, **kwargs,
+            progress=lambda f, m: step(0.2 + span * (0.5 + 0.5 * f),
+                                       "refitting: loose clothes"),
+            start_refit_elsewhere=jobs.starter(stuck_limb_refit, pose, mask, **kwargs),
+            refit_from_start=fit.limb_refit is not None,  # its limbs stick where those did
+        )  # fmt: skip
+        timings["fit_loose_refit"] = fit.timings.get("fit_optimise", 0.0)
     ref_body = None
     if ref is not None:
         fit, stature_m, ref_body = _reference_scale(
@@ -478,7 +470,7 @@ def measure(
 
         if with_prior:  # the fusion reads this fit too
             front_readings = fusion.fit_readings(model, _scaled_rest(model, fit, stature_m)[1])
-        two = _worker_result(side_job, timings)
+        two = jobs.result(side_job)
         if two is None:
             side_kwargs["stature_m"] = stature_m  # a reference may have moved it
             two = fit_two_views(
@@ -729,18 +721,55 @@ def _loose_clothing_ratio(model, fit, mask: np.ndarray) -> float:
     return extra / max(float(body.sum()), 1.0)
 
 
-def _worker_result(job, timings: dict):
-    """What a ``body.worker`` job returns (its CPU time in ``timings["worker_cpu"]``), or
-    None when there was no job or the worker failed (the caller fits here)."""
-    if job is None:
-        return None
-    try:
-        result, cpu = job.result()
-    except Exception as exc:  # the worker process died or was shut down
-        log.warning("fit worker failed (%s); fitting here", type(exc).__name__)
-        return None
-    timings["worker_cpu"] = cpu
-    return result
+class _WorkerJobs:
+    """The fits one ``measure`` call sends to the fit worker (``body.worker``, when
+    ``FIT_WORKER``). While one runs there, it counts as a fit in flight (``fit.fit_threads``),
+    so the fits here take one core."""
+
+    def __init__(self, timings: dict) -> None:
+        self._timings = timings
+
+    def start(self, task: Callable, *args, **kwargs):
+        """``task(model, *args, **kwargs)`` started in the worker, or None when it is off,
+        not ready or busy. The poses go without their probability maps, which the fits do
+        not read (for a 12 MP photo, 96 MB less to send)."""
+        if not FIT_WORKER:
+            return None
+        from bodylens.body import fit as fitmod
+        from bodylens.body import worker
+
+        lean = [replace(a, mask=None) if isinstance(a, PoseResult) else a for a in args]
+        share = fitmod.fit_threads()
+        share.__enter__()
+        job = worker.get_worker().submit(task, *lean, **kwargs)
+        if job is None:
+            share.__exit__(None, None, None)
+        else:
+            job.add_done_callback(lambda _: share.__exit__(None, None, None))
+        return job
+
+    def starter(self, task: Callable, *args, **kwargs) -> Callable[[], Callable[[], Any] | None]:
+        """A function that ``start``s the task when called and returns a function that waits
+        for its result (None: not started, fit here); for ``fit.fit_photo``."""
+
+        def start() -> Callable[[], Any] | None:
+            job = self.start(task, *args, **kwargs)
+            return None if job is None else (lambda: self.result(job))
+
+        return start
+
+    def result(self, job) -> Any:
+        """What ``job`` returned (its CPU time added to ``timings["worker_cpu"]``), or None
+        when there was no job or the worker failed (the caller fits here)."""
+        if job is None:
+            return None
+        try:
+            result, cpu = job.result()
+        except Exception as exc:  # the worker process died or was shut down
+            log.warning("fit worker failed (%s); fitting here", type(exc).__name__)
+            return None
+        self._timings["worker_cpu"] = self._timings.get("worker_cpu", 0.0) + cpu
+        return result
 
 
 def _side_summary(two, warnings: list[str]) -> dict[str, Any]:
