@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -481,24 +481,17 @@ def fit_photo(
 
 
 def stuck_limb_refit(
-    model: AnnyBody,
-    pose: PoseResult,
-    mask: np.ndarray,
-    *,
-    stature_m: float,
-    sex: str | None = None,
-    iterations: tuple[int, int, int] = ITERATIONS,
-    focal_px: float | None = None,
-    outline_skip: np.ndarray | None = None,
-    prior_scale: float = 1.0,
+    model: AnnyBody, pose: PoseResult, mask: np.ndarray, **fit_kwargs: Any
 ) -> FitResult:
-    """The refit ``fit_photo`` runs when its first fit leaves a limb stuck (the pose stage's
-    keypoint scale at RETRY_POSE_ROBUST), with the same arguments. About half of street
-    photos need it, so the service starts it in its worker process beside the first fit
-    (``api.FIT_WORKER``): the refit is then ready when it is needed."""
+    """The refit ``fit_photo(model, pose, mask, **fit_kwargs)`` runs when its first fit leaves
+    a limb stuck (the pose stage's keypoint scale at RETRY_POSE_ROBUST). Module-level, so the
+    service's worker process can run it beside the first fit (``api.FIT_WORKER``)."""
+    k = {"sex": None, "iterations": ITERATIONS, "focal_px": None, "outline_skip": None,
+         "prior_scale": 1.0, **fit_kwargs}  # fmt: skip
     with fit_threads():
-        return _fit(model, pose, mask, outline_skip, stature_m, sex, iterations, focal_px,
-                    prior_scale, None, pose_robust=RETRY_POSE_ROBUST)  # fmt: skip
+        return _fit(model, pose, mask, k["outline_skip"], k["stature_m"], k["sex"],
+                    k["iterations"], k["focal_px"], k["prior_scale"], None,
+                    pose_robust=RETRY_POSE_ROBUST)  # fmt: skip
 
 
 def refit_wins(first: FitResult, refit: FitResult) -> bool:
