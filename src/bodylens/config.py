@@ -30,9 +30,9 @@ class Settings(BaseSettings):
     # Intra-op threads per model call. With `workers` requests in parallel, 1 keeps torch's
     # threads from spin-waiting against each other on a small CPU (measured 3x slower at 2).
     torch_threads: int = 1
-    # Two-photo requests fit the side view's starting body in a second process
-    # (``body.worker``): ~0.9 s sooner on two cores, for ~0.8 GB more memory once a request
-    # with a side photo has started it.
+    # Fits that do not wait on each other run in a second process (``body.worker``): a side
+    # photo's two-view fit, a stuck limb's refit. The same numbers, seconds sooner on two
+    # cores, for ~0.8 GB more memory once the first request that needs it has started it.
     fit_worker: bool = True
     jobs_dir: Path = Path.home() / ".cache" / "bodylens" / "jobs"
     log_level: str = "INFO"

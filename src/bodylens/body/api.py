@@ -71,10 +71,11 @@ CANONICAL_ORIENTATION = True
 # Detect the person on the photo and on its mirror image and average the two
 # (``detect.pose.detect_pose``): the fit then follows less of MediaPipe's pixel jitter.
 MIRROR_AVERAGED_POSE = True
-# With a side photo, run the two-view fit (its own shorter front fit, then the joint fit) in a
-# second process while this one fits the front photo alone (``body.worker``): the same numbers,
-# sooner. Off for one-off runs (the CLI), where starting the worker costs more than it saves;
-# the service turns it on (``Settings.fit_worker``).
+# Run fits that do not wait on the one in progress in a second process (``body.worker``): with
+# a side photo the two-view fit (its own shorter front fit, then the joint fit) while this one
+# fits the front photo alone; a stuck limb's refit while the fit that needs it ends. The same
+# numbers, sooner. Off for one-off runs (the CLI), where starting the worker costs more than it
+# saves; the service turns it on (``Settings.fit_worker``).
 FIT_WORKER = False
 
 

@@ -462,7 +462,7 @@ def fit_photo(
             pending[0] = start_refit_elsewhere()
 
     with fit_threads():
-        result = _fit(*args, progress, on_last_stage=early)
+        result = _fit(*args, progress, on_last_stage=early if start_refit_elsewhere else None)
         if result.limb_error > STUCK_LIMB:
             t = time.perf_counter()
             retry = pending[0]() if pending[0] is not None else None

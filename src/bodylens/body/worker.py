@@ -1,16 +1,17 @@
 """A second process for body fits that do not depend on the one this process is running.
 
 Why: with a side photo, ``measure`` fits the front photo alone, and, apart from it, a shorter
-front fit followed by the two-view fit (``views.fit_two_views``). A fit is thousands of small
-torch ops driven from Python: two fits in two threads of one process take turns at the GIL and
-finished no sooner than one after the other on two cores, while two processes run them side by
-side. The arithmetic is the same in either process (and at one or two torch threads), so the
-measurements are too.
+front fit followed by the two-view fit (``views.fit_two_views``); and a fit whose limbs stick
+is followed by a refit that reads only that verdict (``fit.stuck_limb_refit``). A fit is
+thousands of small torch ops driven from Python: two fits in two threads of one process take
+turns at the GIL and finished no sooner than one after the other on two cores, while two
+processes run them side by side. The arithmetic is the same in either process (and at one or
+two torch threads), so the measurements are too.
 
 For a long-running process (the service, ``Settings.fit_worker``): the worker holds a second
 copy of the body model (~0.8 GB) and takes a few seconds to start, so it is started in the
-background by the first two-photo request and used once it is ready; until then, while it is
-busy with another request's fit, or if it has died, the fit runs here as before.
+background by the first request that has a fit for it and used once it is ready; until then,
+while it is busy with another request's fit, or if it has died, the fit runs here as before.
 """
 
 from __future__ import annotations

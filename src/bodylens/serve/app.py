@@ -59,8 +59,8 @@ def preload_names() -> list[str]:
 
 def _fit_worker_state(settings: Settings) -> str:
     """The fit worker's state for /readyz (``body.worker``): off, idle (it starts with the
-    first two-photo request), starting, ready or failed; two-photo requests are fitted in
-    turn unless it is ready."""
+    first request that has a fit for it), starting, ready or failed; requests fit in turn
+    unless it is ready."""
     if not settings.fit_worker:
         return "off"
     from bodylens.body import worker
