@@ -214,6 +214,23 @@ def test_mirrored_photo_gives_the_same_measurements_and_a_mirrored_camera():
 
 
 @pytest.mark.slow
+def test_a_photo_on_its_side_is_turned_upright_and_measured_as_sent_upright():
+    """A backend that drops the EXIF orientation sends the person lying on their side: the
+    photo is turned upright, so it gets the very values of the upright photo, and says so."""
+    from bodylens.io.images import load_image
+
+    rgb = load_image(BUNDLED_PHOTO)
+    names = ["chest", "waist", "hip", "inside_leg"]
+    upright = measure(rgb, height_cm=175, measures=names)
+    assert "photo_turned_deg" not in upright.body
+    lying = measure(np.ascontiguousarray(np.rot90(rgb, 1)[:, ::-1]), height_cm=175, measures=names)
+    assert lying.values == upright.values
+    assert lying.body["photo_turned_deg"] == 90
+    assert any("on their side" in w and "quarter turn counter-clockwise" in w
+               for w in lying.warnings)  # fmt: skip
+
+
+@pytest.mark.slow
 def test_no_person_is_unprocessable():
     rng = np.random.default_rng(0)
     sky = np.full((480, 640, 3), (135, 190, 235), np.uint8)
@@ -277,12 +294,11 @@ def test_whole_person_with_unsure_feet_is_accepted_and_crops_through_the_legs_ar
 @needs_ccp
 def test_whole_person_with_unsure_feet_is_measured():
     """End to end on a photo whose feet stay unsure in the detection the fit uses."""
-    from bodylens.body.api import FEET, _find_person, canonical_orientation
+    from bodylens.body.api import FEET, _find_person
     from bodylens.io.images import load_image
 
     photo = CCP_PHOTO.with_name("0057.jpg")
-    rgb, _ = canonical_orientation(load_image(photo))
-    pose, _ = _find_person(rgb, "photo", {}, [])
+    pose = _find_person(load_image(photo), "photo", {}, []).pose
     assert sum(pose.visible(p, 0.5) for p in FEET) < 2
     res = measure(str(photo), height_cm=170, measures=["waist"])
     assert 50 < res.values["waist"] < 110

@@ -15,8 +15,8 @@ from tests.conftest import shared_path
 
 def person(photo: str):
     rgb = load_image(shared_path("data", "ccp", "images", photo))
-    pose, mask = _find_person(rgb, "photo", {}, [])
-    return rgb, pose, mask
+    found = _find_person(rgb, "photo", {}, [])
+    return found.rgb, found.pose, found.mask
 
 
 def test_a_dress_below_the_hips_is_skipped_and_the_outline_above_is_kept():
@@ -60,8 +60,8 @@ def test_a_large_photo_is_parsed_smaller_and_its_skip_scaled_back():
     rgb = load_image(shared_path("data", "ccp", "images", "0177.jpg"))
     big = cv2.resize(rgb, (rgb.shape[1] * 4, rgb.shape[0] * 4), interpolation=cv2.INTER_CUBIC)
     assert max(big.shape[:2]) > clothing.PARSE_LONG_SIDE
-    pose, mask = _find_person(big, "photo", {}, [])
-    skip = garment_outline_skip(big, pose, mask, bags_only=True)
+    found = _find_person(big, "photo", {}, [])
+    skip = garment_outline_skip(found.rgb, found.pose, found.mask, bags_only=True)
     small = garment_outline_skip(*person("0177.jpg"), bags_only=True)
     assert skip is not None and skip.mask.shape == big.shape[:2]
     assert abs(skip.outline_fraction - small.outline_fraction) < 0.03

@@ -359,20 +359,16 @@ def measure(
     rgb = load_image(image)
     warnings: list[str] = []
     side_rgb = load_image(side_image) if side_image is not None else None  # issue 6: side view
-    # Issue 6 robustness: a photo and its mirror image are fitted as the same pixels.
-    mirrored = False
-    if CANONICAL_ORIENTATION:
-        rgb, mirrored = canonical_orientation(rgb)
-        if side_rgb is not None:
-            side_rgb, _ = canonical_orientation(side_rgb)
     timings["decode"] = time.perf_counter() - t_start
 
-    # --- person
+    # --- person (each photo turned upright and put in its canonical orientation)
     step(0.05, "detecting the person")
-    pose, mask = _find_person(rgb, "photo", timings, warnings)
+    front = _find_person(rgb, "photo", timings, warnings)
+    rgb, pose, mask = front.rgb, front.pose, front.mask
     side_person, side_warnings = None, []
     if side_rgb is not None:  # refused here, before any fitting, when it shows nobody usable
-        side_person = _find_person(side_rgb, "side photo", timings, side_warnings)
+        side = _find_person(side_rgb, "side photo", timings, side_warnings)
+        side_rgb, side_person = side.rgb, (side.pose, side.mask)
     bags_only = fit_under_clothing is None and not CLOTHING_AWARE_FIT and FIT_UNDER_LARGE_BAGS
     if fit_under_clothing is None:
         fit_under_clothing = CLOTHING_AWARE_FIT
@@ -537,7 +533,8 @@ def measure(
         "local_changes": nonzero,
         "stature_cm": round(stature_m * 100, 1),
         "scale": round(scale, 4),
-        "camera": _camera(fit, scale, rgb.shape[1] if mirrored else None),
+        "camera": _camera(fit, scale, rgb.shape[1] if front.mirrored else None),
+        **({"photo_turned_deg": 90 * front.turns} if front.turns else {}),
         "fusion": fused,  # issue 6
         **({"reference": ref_body} if ref_body is not None else {}),
         **({"side": side_body} if side_body is not None else {}),
@@ -596,8 +593,9 @@ def canonical_orientation(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def _camera(fit, scale: float, mirrored_width: int | None) -> dict[str, Any]:
-    """The fitted camera in the photo as sent: a fit of the mirrored photo is mirrored back
-    (x → width − x, translation x → −x, rotation vector (x, −y, −z))."""
+    """The fitted camera in the photo as sent (turned upright first, when ``photo_turned_deg``
+    says so): a fit of the mirrored photo is mirrored back (x → width − x, translation
+    x → −x, rotation vector (x, −y, −z))."""
     px, py = fit.principal
     tx, ty, tz = (float(v) * scale for v in fit.translation)
     rx, ry, rz = (float(v) for v in fit.root_rotvec)
@@ -819,13 +817,35 @@ def _clothing_skip(
     return skip.mask
 
 
-def _find_person(rgb: np.ndarray, view: str, timings: dict, warnings: list[str]):
+@dataclass
+class _Person:
+    """One photo as fitted, and the person found in it."""
+
+    rgb: np.ndarray  # turned upright, then in its canonical orientation
+    pose: PoseResult
+    mask: np.ndarray
+    turns: int  # counter-clockwise quarter turns given to the photo as sent
+    mirrored: bool  # then mirrored (``canonical_orientation``)
+
+
+def _find_person(rgb: np.ndarray, view: str, timings: dict, warnings: list[str]) -> _Person:
     """Pose and person mask of the most prominent person in one view ("photo" or "side
-    photo"); refuses a view with nobody or a cut-off person, naming the view."""
+    photo"), the photo first turned so that the person stands upright
+    (``quarter_turns_to_upright``) and put in its canonical orientation; refuses a view with
+    nobody or a cut-off person, naming the view."""
     from bodylens.detect.pose import detect_pose
 
     t = time.perf_counter()
-    pose = detect_pose(rgb, mirror_average=MIRROR_AVERAGED_POSE)
+    oriented, mirrored = canonical_orientation(rgb) if CANONICAL_ORIENTATION else (rgb, False)
+    pose = detect_pose(oriented, mirror_average=MIRROR_AVERAGED_POSE)
+    turns = quarter_turns_to_upright(pose) if pose is not None else 0
+    if turns:  # lying or upside down: detect again on the photo as sent, turned upright
+        turns = -turns % 4 if mirrored else turns  # a mirror image turns the other way
+        upright = np.ascontiguousarray(np.rot90(rgb, turns))
+        oriented, mirrored = (
+            canonical_orientation(upright) if CANONICAL_ORIENTATION else (upright, False)
+        )
+        pose = detect_pose(oriented, mirror_average=MIRROR_AVERAGED_POSE)
     timings["pose" if view == "photo" else "side_pose"] = time.perf_counter() - t
     prefix = "" if view == "photo" else f"{view}: "
     try:
@@ -840,5 +860,38 @@ def _find_person(rgb: np.ndarray, view: str, timings: dict, warnings: list[str])
         if message == exc.message:
             message = prefix + message
         raise Unprocessable(message, **exc.details) from None
+    if turns:
+        how = {
+            1: "on their side: the photo was turned a quarter turn counter-clockwise",
+            2: "upside down: the photo was turned 180°",
+            3: "on their side: the photo was turned a quarter turn clockwise",
+        }[turns]
+        warnings.append(
+            f"{prefix}the person was {how} to stand them up (was its EXIF orientation lost?)"
+        )
     warnings += [prefix + w for w in mask_warnings]
-    return pose, mask
+    return _Person(oriented, pose, mask, turns, mirrored)
+
+
+# A torso leaning further than this from the image's vertical is taken for a photo on its side.
+UPRIGHT_TOLERANCE_DEG = 45.0
+
+
+def quarter_turns_to_upright(pose: PoseResult) -> int:
+    """Counter-clockwise quarter turns (``np.rot90``'s k, 0-3) that stand the person upright.
+
+    Why: a backend that resizes phone photos often drops the EXIF orientation, and the
+    person then lies on their side. MediaPipe still finds them, and the fit, whose root
+    rotation is free, gave a street photo's waist as 102 cm instead of 83. Turned upright,
+    the photo is the same pixels as one sent upright, so it gets the same measurements.
+    The direction is the torso's (hips to shoulders), which MediaPipe reads in every quarter
+    turn of street photos (within 10° of the turn on 17 CCP photos)."""
+    shoulders = (pose.point("left_shoulder") + pose.point("right_shoulder")) / 2.0
+    hips = (pose.point("left_hip") + pose.point("right_hip")) / 2.0
+    up_x, up_y = (shoulders - hips).tolist()
+    if math.hypot(up_x, up_y) < 1e-6:
+        return 0
+    lean = math.degrees(math.atan2(up_x, -up_y))  # clockwise from the image's up
+    if abs(lean) <= UPRIGHT_TOLERANCE_DEG:
+        return 0
+    return round(lean / 90.0) % 4
