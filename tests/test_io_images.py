@@ -73,8 +73,17 @@ def test_base64_and_data_url():
     b64 = base64.b64encode(data).decode()
     assert decode_base64_image(b64).shape == (8, 8, 3)
     assert decode_base64_image("data:image/png;base64," + b64).shape == (8, 8, 3)
-    with pytest.raises(InputError):
-        decode_base64_image("%%%not base64%%%")
+    wrapped = "\n".join(b64[i : i + 76] for i in range(0, len(b64), 76))  # MIME line breaks
+    assert decode_base64_image(wrapped).shape == (8, 8, 3)
+    noisy = _encode(
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (8, 8, 3), np.uint8)), "PNG"
+    )
+    urlsafe = base64.urlsafe_b64encode(noisy).decode().rstrip("=")
+    assert urlsafe != base64.b64encode(noisy).decode().rstrip("=")  # it uses - or _
+    assert decode_base64_image(urlsafe).shape == (8, 8, 3)
+    for bad in ("%%%not base64%%%", "!!!"):
+        with pytest.raises(InputError, match="not valid base64"):
+            decode_base64_image(bad)
 
 
 def test_local_paths_stay_inside_the_media_root(tmp_path):

@@ -120,6 +120,16 @@ def test_bad_bodies_are_400(client):
     r = client.post("/estimate", json={"photo_url": "x", "measures_table": ["taille"],
                                        "fit_under_clothing": "sometimes"})  # fmt: skip
     assert r.status_code == 400 and "fit_under_clothing" in r.json()["error"]
+    r = client.post("/estimate", json={"photo_base64": "!!!", "measures_table": ["taille"]})
+    assert r.status_code == 400 and "not valid base64" in r.json()["error"]
+
+
+def test_unknown_paths_and_methods_answer_in_the_error_shape(client):
+    r = client.post("/estimat", json={})
+    assert r.status_code == 404 and "/estimat" in r.json()["error"]
+    r = client.get("/estimate")
+    assert r.status_code == 405 and "GET" in r.json()["error"]
+    assert "POST" in r.headers["allow"]
 
 
 def test_private_url_is_refused(client, private_photo_server):

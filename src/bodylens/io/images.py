@@ -98,8 +98,13 @@ def decode_base64_image(text: str) -> np.ndarray:
     """Decode a base64 string (optionally a ``data:image/...;base64,`` URL) to RGB."""
     if text.startswith("data:"):
         _, _, text = text.partition(",")
+    # Strict, so that a wrong field gets "not base64" rather than a puzzling image error; line
+    # breaks (MIME), missing padding and the URL-safe alphabet are accepted.
+    text = "".join(text.split())
+    text += "=" * (-len(text) % 4)
+    altchars = b"-_" if ("-" in text or "_" in text) else None
     try:
-        data = base64.b64decode(text, validate=False)
+        data = base64.b64decode(text, altchars=altchars, validate=True)
     except (binascii.Error, ValueError):
         raise InputError("the image is not valid base64") from None
     return decode_image(data)

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bodylens import __version__, registry
 from bodylens.config import Settings, get_settings
@@ -132,6 +133,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def bodylens_error(request: Request, exc: BodylensError):
         log.info("%s %s -> %d %s", request.method, request.url.path, exc.status, exc.message)
         return JSONResponse(exc.to_json(), status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        # Every error has one shape, {"error": ...}, unknown paths and methods included.
+        message = {
+            404: f"no such endpoint: {request.url.path} (the API is listed at /docs)",
+            405: f"{request.method} is not allowed on {request.url.path}",
+        }.get(exc.status_code, str(exc.detail))
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
