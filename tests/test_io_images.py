@@ -105,6 +105,15 @@ def test_load_image_accepts_arrays():
     assert load_image(gray).shape == (5, 6, 3)
     with pytest.raises(InputError):
         load_image(np.zeros((5,), np.uint8))
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 6, 3)).astype(np.uint8)
+    # The same pixels as floats in [0, 1] or [0, 255], 16-bit levels, or one channel.
+    assert np.array_equal(load_image(rgb / 255.0), rgb)
+    assert np.array_equal(load_image(rgb.astype(np.float32)), rgb)
+    assert np.array_equal(load_image(rgb.astype(np.uint16) * 257), rgb)
+    assert np.array_equal(load_image(rgb[..., :1])[..., 2], rgb[..., 0])
+    for bad in (rgb * 2.0, rgb - 1.0, np.full((5, 6, 3), np.nan), rgb > 9):
+        with pytest.raises(InputError):
+            load_image(bad)
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

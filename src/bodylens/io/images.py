@@ -134,14 +134,36 @@ def resolve_local_path(path: str | Path, root: Path | None) -> Path:
 def load_image(image: str | Path | bytes | np.ndarray) -> np.ndarray:
     """Library entry point: accept a path, raw bytes or an RGB array; return RGB uint8."""
     if isinstance(image, np.ndarray):
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[..., 0]
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
         if image.ndim != 3 or image.shape[2] not in (3, 4):
             raise InputError(f"expected an HxWx3 image array, got shape {image.shape}")
-        return np.ascontiguousarray(image[..., :3].astype(np.uint8, copy=False))
+        return np.ascontiguousarray(_as_uint8(image[..., :3]))
     if isinstance(image, bytes | bytearray):
         return decode_image(bytes(image))
     return read_image_file(image)
+
+
+def _as_uint8(pixels: np.ndarray) -> np.ndarray:
+    """8-bit pixels from an array of another type, read as a user would mean it (floats in
+    [0, 1] or [0, 255], 16-bit levels); a plain cast would turn a [0, 1] float photo black."""
+    if pixels.dtype == np.uint8:
+        return pixels
+    if pixels.dtype == np.uint16:
+        return (pixels >> 8).astype(np.uint8)
+    if pixels.dtype.kind not in "iuf" or pixels.size == 0:
+        raise InputError(f"expected image pixels as numbers, got {pixels.dtype} values")
+    values = pixels.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise InputError("the image array holds NaN or infinite values")
+    low, high = float(values.min()), float(values.max())
+    if low < 0.0 or high > 255.0:
+        raise InputError(f"expected pixel values in [0, 1] or [0, 255], got {low:g} to {high:g}")
+    if pixels.dtype.kind == "f" and high <= 1.0:
+        values = values * 255.0
+    return np.round(values).astype(np.uint8)
 
 
 def encode_png(array: np.ndarray) -> bytes:
