@@ -30,6 +30,20 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def far_away(rgb, times: int = 4):
+    """The photo pasted into a canvas ``times`` its size, filled with its border's median colour:
+    the same person, seen from much further away. Returns the canvas and the paste offset."""
+    import numpy as np
+
+    h, w = rgb.shape[:2]
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    canvas = np.empty((h * times, w * times, 3), np.uint8)
+    canvas[:] = np.median(border, axis=0).astype(np.uint8)
+    y0, x0 = h * (times - 1) // 3, w * (times - 1) * 2 // 3
+    canvas[y0 : y0 + h, x0 : x0 + w] = rgb
+    return canvas, (x0, y0)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))

@@ -231,6 +231,23 @@ def test_a_photo_on_its_side_is_turned_upright_and_measured_as_sent_upright():
 
 
 @pytest.mark.slow
+def test_a_person_far_away_is_measured_with_a_warning():
+    """Pasted into a canvas four times its size (a fifth of the height), the person was "not
+    found"; now they are measured near the photo taken closer, and told it is less precise."""
+    from bodylens.io.images import load_image
+    from tests.conftest import far_away
+
+    rgb = load_image(BUNDLED_PHOTO)
+    names = ["chest", "waist", "hip", "inside_leg"]
+    near = measure(rgb, height_cm=175, measures=names)
+    far = measure(far_away(rgb, 4)[0], height_cm=175, measures=names)
+    for name in names:
+        assert far.values[name] == pytest.approx(near.values[name], abs=6.0), name
+    assert any("of the photo's height" in w for w in far.warnings)
+    assert not any("of the photo's height" in w for w in near.warnings)
+
+
+@pytest.mark.slow
 def test_no_person_is_unprocessable():
     rng = np.random.default_rng(0)
     sky = np.full((480, 640, 3), (135, 190, 235), np.uint8)

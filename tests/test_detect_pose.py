@@ -83,3 +83,33 @@ def test_mirror_averaged_detection_of_a_real_photo_is_mirror_symmetric():
     height = np.ptp(direct.keypoints[:, 1])
     gap = np.linalg.norm(averaged.keypoints - direct.keypoints, axis=1)
     assert 0 < gap.mean() < 0.02 * height
+
+
+@pytest.mark.slow
+def test_a_person_far_away_is_found_in_windows_of_the_photo():
+    """A person filling a fifth of the photo's height: MediaPipe alone finds nobody; the window
+    search finds them where the photo taken closer puts them, with the mask pasted in place."""
+    from bodylens.io.images import load_image
+    from tests.conftest import far_away
+
+    rgb = load_image(BUNDLED_PHOTO)
+    canvas, (x0, y0) = far_away(rgb, 4)
+    assert detect_pose(canvas) is None
+    found = detect_pose(canvas, mirror_average=True, search_small=True)
+    near = detect_pose(rgb, mirror_average=True)
+    assert found is not None and found.image_size == (canvas.shape[1], canvas.shape[0])
+    offset = np.linalg.norm(found.keypoints - near.keypoints - [x0, y0], axis=1)
+    assert np.median(offset) < 0.02 * rgb.shape[0]
+    ys, xs = np.nonzero(found.mask > 0.5)
+    h, w = rgb.shape[:2]
+    assert x0 - 0.05 * w <= xs.min() and xs.max() <= x0 + 1.05 * w
+    assert y0 - 0.05 * h <= ys.min() and ys.max() <= y0 + 1.05 * h
+
+
+def test_placed_puts_a_crop_detection_into_the_whole_photo():
+    pose = _random_pose(np.random.default_rng(1), w=30, h=40)
+    placed = pose.placed((5, 7), (100, 80))
+    np.testing.assert_allclose(placed.keypoints, pose.keypoints + [5, 7])
+    assert placed.mask.shape == (80, 100) and placed.image_size == (100, 80)
+    np.testing.assert_array_equal(placed.mask[7:47, 5:35], pose.mask)
+    assert placed.mask.sum() == pytest.approx(pose.mask.sum())

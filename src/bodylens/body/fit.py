@@ -51,6 +51,11 @@ from bodylens.detect.pose import LANDMARK_INDEX, PoseResult
 
 # Assumed focal length over the image's long side (about a 35 mm-equivalent lens).
 FOCAL_PER_LONG_SIDE = 1.0
+# The silhouette terms read the person mask on a grid of 320 cells along the photo's long side
+# (``_Observations``), finer where that would leave the person fewer than this many cells tall
+# (a wide shot, a person far from the camera): on renders of ANSUR bodies filling 25 % of a
+# 1440 px frame, the coarse grid ... (see docs/measurements.md, "A person far away").
+MIN_PERSON_CELLS = 160
 # Outline term: gaps below this fraction of the person's height are free; each outline point
 # looks at its k nearest vertices, re-found every few steps.
 OUTLINE_SLACK = 0.002
@@ -207,7 +212,9 @@ class _Observations:
         ys, xs = np.nonzero(mask)
         self.person_h = float(ys.max() - ys.min() + 1) / self.long
         self.bbox = (xs.min(), ys.min(), xs.max(), ys.max())
-        # Distance transform of the outside at a working resolution.
+        # Distance transform of the outside at a working resolution; finer for a person who
+        # fills less than half of the long side (MIN_PERSON_CELLS).
+        work_px = max(work_px, min(int(self.long), math.ceil(MIN_PERSON_CELLS / self.person_h)))
         scale = work_px / max(w, h)
         sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
         small = cv2.resize(mask.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
