@@ -16,6 +16,7 @@ ORDER = [
     "synthetic_depth",
     "measure_ansur",
     "latency_street",
+    "far_away",
     "reference",
     "baseline",
     "robustness",

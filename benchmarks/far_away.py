@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         colors = dressed_colors(model, rest, np.random.default_rng(look))
         line = []
         for fill in args.fills:
-            cam = place_body(verts, WIDTH, HEIGHT, focal=focal, fill=fill,
-                             camera_height_m=camera_height, yaw_deg=yaw, offset=(0.0, 0.0))  # fmt: skip
+            cam = place_body(verts, WIDTH, HEIGHT, focal=focal, fill=fill, yaw_deg=yaw,
+                             camera_height_m=camera_height, offset=(0.0, 0.0))  # fmt: skip
             img = render_body(verts, model.faces, cam, face_colors=colors, background="plain",
                               rng=np.random.default_rng(look))  # fmt: skip
             t = time.perf_counter()
