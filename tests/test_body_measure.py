@@ -248,6 +248,27 @@ def test_a_person_far_away_is_measured_with_a_warning():
 
 
 @pytest.mark.slow
+def test_a_large_photo_is_fitted_smaller_with_its_camera_in_the_photo_as_sent():
+    import cv2
+
+    from bodylens.body import api
+    from bodylens.body.fit import FOCAL_PER_LONG_SIDE
+    from bodylens.io.images import load_image
+
+    rgb = load_image(BUNDLED_PHOTO)
+    h, w = rgb.shape[:2]
+    big = cv2.resize(rgb, (4 * w, 4 * h), interpolation=cv2.INTER_CUBIC)
+    res = measure(big, height_cm=175, measures=["chest", "waist"])
+    fitted = res.body["fitted_size_px"]
+    assert max(fitted) == api.MAX_LONG_SIDE
+    assert fitted[0] / fitted[1] == pytest.approx(w / h, rel=1e-3)
+    camera = res.body["camera"]
+    assert camera["principal_px"] == pytest.approx([2 * w, 2 * h], abs=1.0)
+    assert camera["focal_px"] == pytest.approx(FOCAL_PER_LONG_SIDE * 4 * h, rel=1e-3)
+    assert 60 < res.values["waist"] < 120
+
+
+@pytest.mark.slow
 def test_no_person_is_unprocessable():
     rng = np.random.default_rng(0)
     sky = np.full((480, 640, 3), (135, 190, 235), np.uint8)
