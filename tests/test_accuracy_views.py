@@ -83,6 +83,42 @@ def test_front_and_side_photos_are_fitted_together(photos):
         assert 0.2 < d.uncertainty_cm < 10.0
 
 
+def test_photos_sent_the_other_way_round_are_swapped_back(photos):
+    """The side photo sent as the front one and the other way round: the same numbers as
+    sent the right way, with a warning."""
+    front, side, body, height = photos
+    kwargs = {"height_cm": height, "sex": body["sex"], "measures": ["chest", "waist", "hips"]}
+    right = measure(front, side_image=side, **kwargs)
+    wrong = measure(side, side_image=front, **kwargs)
+    assert wrong.values == right.values
+    assert wrong.body["photos_swapped"] is True and "photos_swapped" not in right.body
+    assert any(w.startswith("the photos seem swapped") for w in wrong.warnings)
+    assert not any("swapped" in w for w in right.warnings)
+
+
+def test_a_side_photo_facing_the_camera_is_not_used(photos):
+    """The front photo sent again as the side photo cannot show the depth: it is dropped,
+    saying so, and the answer is the front photo's alone."""
+    front, _, body, height = photos
+    kwargs = {"height_cm": height, "sex": body["sex"], "measures": ["chest", "waist", "hips"]}
+    alone = measure(front, **kwargs)
+    twice = measure(front, side_image=front, **kwargs)
+    assert twice.values == alone.values
+    assert twice.body["fusion"]["views"] == "front"
+    assert twice.body["side"] == {"used": False, "reason": "faces the camera",
+                                  "shoulder_ratio": pytest.approx(0.75, abs=0.1)}  # fmt: skip
+    assert any(w.startswith("side photo: the person faces the camera") for w in twice.warnings)
+
+
+def test_one_photo_of_a_person_side_on_is_measured_with_a_warning(photos):
+    from bodylens.body.api import _find_person, _side_on_warning
+
+    front, side, _, _ = photos
+    (warning,) = _side_on_warning(_find_person(side, "photo", {}, []))
+    assert warning.startswith("the person is side-on in the photo (shoulders")
+    assert _side_on_warning(_find_person(front, "photo", {}, [])) == []
+
+
 def test_side_photo_without_a_person_is_refused(photos):
     blank = np.full((800, 600, 3), 200, np.uint8)
     with pytest.raises(Unprocessable, match="side photo"):

@@ -356,21 +356,25 @@ def measure(
 
     from bodylens.io.images import load_image
 
-    rgb, work_scale = working_size(load_image(image))
-    warnings: list[str] = []
-    side_rgb = None  # issue 6: side view
-    if side_image is not None:
-        side_rgb, _ = working_size(load_image(side_image))
+    rgb = load_image(image)
+    side_rgb = load_image(side_image) if side_image is not None else None  # issue 6
     timings["decode"] = time.perf_counter() - t_start
 
-    # --- person (each photo turned upright and put in its canonical orientation)
+    # --- person (each photo at its working size, upright, in its canonical orientation)
     step(0.05, "detecting the person")
+    warnings: list[str] = []
     front = _find_person(rgb, "photo", timings, warnings)
-    rgb, pose, mask = front.rgb, front.pose, front.mask
-    side_person, side_warnings = None, []
+    side, side_warnings, dropped_side = None, [], None
     if side_rgb is not None:  # refused here, before any fitting, when it shows nobody usable
         side = _find_person(side_rgb, "side photo", timings, side_warnings)
-        side_rgb, side_person = side.rgb, (side.pose, side.mask)
+        front, side, warnings, side_warnings, dropped_side = _sort_views(
+            front, side, warnings, side_warnings
+        )
+    else:
+        warnings += _side_on_warning(front)
+    rgb, pose, mask = front.rgb, front.pose, front.mask
+    side_rgb = side.rgb if side is not None else None
+    side_person = (side.pose, side.mask) if side is not None else None
     bags_only = fit_under_clothing is None and not CLOTHING_AWARE_FIT and FIT_UNDER_LARGE_BAGS
     if fit_under_clothing is None:
         fit_under_clothing = CLOTHING_AWARE_FIT
@@ -462,7 +466,7 @@ def measure(
             model, fit, pose, mask, ref, stature_m, height_cm, sex, timings, warnings, step,
             prior_scale,
         )  # fmt: skip
-    views, side_body, front_readings = "front", None, None
+    views, side_body, front_readings = "front", dropped_side, None
     with_prior = scale_source != "guessed"  # the ANSUR fusion applies (issue 6)
     if side_rgb is not None:  # issue 6: refine the shape on the side photo too
         from bodylens.body import fusion
@@ -535,9 +539,10 @@ def measure(
         "local_changes": nonzero,
         "stature_cm": round(stature_m * 100, 1),
         "scale": round(scale, 4),
-        "camera": _camera(fit, scale, rgb.shape[1] if front.mirrored else None, work_scale),
+        "camera": _camera(fit, scale, rgb.shape[1] if front.mirrored else None, front.scale),
         **({"photo_turned_deg": 90 * front.turns} if front.turns else {}),
-        **({"fitted_size_px": [rgb.shape[1], rgb.shape[0]]} if work_scale != 1.0 else {}),
+        **({"fitted_size_px": [rgb.shape[1], rgb.shape[0]]} if front.scale != 1.0 else {}),
+        **({"photos_swapped": True} if front.view != "photo" else {}),
         "fusion": fused,  # issue 6
         **({"reference": ref_body} if ref_body is not None else {}),
         **({"side": side_body} if side_body is not None else {}),
@@ -847,11 +852,13 @@ def _clothing_skip(
 class _Person:
     """One photo as fitted, and the person found in it."""
 
-    rgb: np.ndarray  # turned upright, then in its canonical orientation
+    rgb: np.ndarray  # at its working size, turned upright, in its canonical orientation
     pose: PoseResult
     mask: np.ndarray
     turns: int  # counter-clockwise quarter turns given to the photo as sent
     mirrored: bool  # then mirrored (``canonical_orientation``)
+    scale: float  # its working size over its size as sent (``working_size``)
+    view: str  # which photo it was sent as: "photo" (the front one) or "side photo"
 
 
 def _find_person(rgb: np.ndarray, view: str, timings: dict, warnings: list[str]) -> _Person:
@@ -862,6 +869,7 @@ def _find_person(rgb: np.ndarray, view: str, timings: dict, warnings: list[str])
     from bodylens.detect.pose import detect_pose
 
     t = time.perf_counter()
+    rgb, scale = working_size(rgb)
     oriented, mirrored = canonical_orientation(rgb) if CANONICAL_ORIENTATION else (rgb, False)
     pose = detect_pose(oriented, mirror_average=MIRROR_AVERAGED_POSE, search_small=True)
     turns = quarter_turns_to_upright(pose) if pose is not None else 0
@@ -903,7 +911,64 @@ def _find_person(rgb: np.ndarray, view: str, timings: dict, warnings: list[str])
             f"{prefix}the person fills only {share:.0%} of the photo's height: measurements "
             "are less precise than from a photo taken closer (the person filling most of it)"
         )
-    return _Person(oriented, pose, mask, turns, mirrored)
+    return _Person(oriented, pose, mask, turns, mirrored, scale, view)
+
+
+# Shoulder-to-shoulder distance over the torso's length in the image (``shoulder_ratio``):
+# 0.68-0.9 on renders of people facing the camera, at most 0.17 on side-on renders (24 ANSUR
+# bodies each). Below SIDE_ON a photo shows the person side-on; above FACING, facing it.
+SIDE_ON_RATIO = 0.35
+FACING_RATIO = 0.5
+
+
+def shoulder_ratio(pose: PoseResult) -> float:
+    """How wide the shoulders look against the torso's length: how much the person faces
+    the camera."""
+    shoulders = pose.point("left_shoulder") - pose.point("right_shoulder")
+    mid_shoulder = (pose.point("left_shoulder") + pose.point("right_shoulder")) / 2.0
+    mid_hip = (pose.point("left_hip") + pose.point("right_hip")) / 2.0
+    torso = float(np.linalg.norm(mid_shoulder - mid_hip))
+    return float(np.linalg.norm(shoulders)) / max(torso, 1e-6)
+
+
+def _side_on_warning(person: _Person, photo: str = "photo") -> list[str]:
+    ratio = shoulder_ratio(person.pose)
+    if ratio >= SIDE_ON_RATIO:
+        return []
+    return [
+        f"the person is side-on in the {photo} (shoulders {ratio:.0%} of the torso's length "
+        "apart): girths are read best from a photo facing the camera"
+    ]
+
+
+def _sort_views(front: _Person, side: _Person, front_warnings: list[str],
+                side_warnings: list[str]):  # fmt: skip
+    """The front and side photos in the roles their poses show, with their warnings: photos
+    sent the other way round (the front one side-on, the side one facing the camera) are
+    swapped; a side photo facing the camera like the front one is dropped (it cannot show the
+    depth), with the ``body["side"]`` summary that says so. Returns (front, side or None,
+    front warnings, side warnings, dropped side summary or None)."""
+    front_ratio, side_ratio = shoulder_ratio(front.pose), shoulder_ratio(side.pose)
+    prefix = "side photo: "
+    if front_ratio < SIDE_ON_RATIO and side_ratio > FACING_RATIO:
+        swapped_front = [w.removeprefix(prefix) for w in side_warnings]
+        swapped_side = [prefix + w for w in front_warnings]
+        swapped_front.append(
+            f"the photos seem swapped: the front photo shows the person side-on (shoulders "
+            f"{front_ratio:.0%} of the torso's length apart) and the side photo facing the "
+            f"camera ({side_ratio:.0%}), so each was used as the other"
+        )
+        return side, front, swapped_front, swapped_side, None
+    if front_ratio > FACING_RATIO and side_ratio > FACING_RATIO:
+        front_warnings.append(
+            f"side photo: the person faces the camera in it (shoulders {side_ratio:.0%} of the "
+            f"torso's length apart, as in the front photo), so it cannot show the body's "
+            "depth and was not used; the measurements come from the front photo alone"
+        )
+        dropped = {"used": False, "reason": "faces the camera",
+                   "shoulder_ratio": round(side_ratio, 3)}  # fmt: skip
+        return front, None, front_warnings, [], dropped
+    return front, side, front_warnings + _side_on_warning(front, "front photo"), side_warnings, None
 
 
 # A person shorter than this share of the photo's height is measured with a warning: on renders
