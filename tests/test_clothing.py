@@ -60,10 +60,11 @@ def test_a_large_photo_is_parsed_smaller_and_its_skip_scaled_back():
     rgb = load_image(shared_path("data", "ccp", "images", "0177.jpg"))
     big = cv2.resize(rgb, (rgb.shape[1] * 4, rgb.shape[0] * 4), interpolation=cv2.INTER_CUBIC)
     assert max(big.shape[:2]) > clothing.PARSE_LONG_SIDE
-    found = _find_person(big, "photo", {}, [])
+    found = _find_person(big, "photo", {}, [])  # at its working size, above the parse size
+    assert max(found.rgb.shape[:2]) > clothing.PARSE_LONG_SIDE
     skip = garment_outline_skip(found.rgb, found.pose, found.mask, bags_only=True)
     small = garment_outline_skip(*person("0177.jpg"), bags_only=True)
-    assert skip is not None and skip.mask.shape == big.shape[:2]
+    assert skip is not None and skip.mask.shape == found.rgb.shape[:2]
     assert abs(skip.outline_fraction - small.outline_fraction) < 0.03
 
 
@@ -105,7 +106,7 @@ def test_the_side_photo_is_parsed_too_even_when_the_front_shows_no_garment():
     from bodylens.body import api
 
     front = load_image(shared_path("data", "ccp", "images", "0004.jpg"))  # trousers
-    side = load_image(shared_path("data", "ccp", "images", "0002.jpg"))
+    side = load_image(shared_path("data", "ccp", "images", "0202.jpg"))  # side-on, a dress
     result = api.measure(front, side_image=side, height_cm=168, measures=["hip_girth"],
                          fit_under_clothing=True)  # fmt: skip
     assert "clothing" in result.timings and "side_clothing" in result.timings

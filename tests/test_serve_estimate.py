@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 API_KEY = "test-key-123"
 ORIGIN = "https://shop.example"
 PHOTO = (DATA / "ccp_0008.jpg").read_bytes()
+SIDE = (DATA / "ccp_0202.jpg").read_bytes()  # a person side-on
 SECRET_QUERY = "token=s3cr3t-signature"
 
 
@@ -184,7 +185,7 @@ def test_multipart_upload_and_media_path(client):
 def test_side_photo_upload(client):
     """A front and a side photo as multipart files: fitted together, and detail mode says how
     (the side fit, and the front photo fitted alone that the fusion reads too)."""
-    files = {"photo": ("p.jpg", PHOTO, "image/jpeg"), "side_photo": ("s.jpg", PHOTO, "image/jpeg")}
+    files = {"photo": ("p.jpg", PHOTO, "image/jpeg"), "side_photo": ("s.jpg", SIDE, "image/jpeg")}
     r = client.post("/estimate?detail=true", files=files,
                     data={"measures_table": "chest,waist", "height_cm": "180"})  # fmt: skip
     assert r.status_code == 200, r.text

@@ -56,7 +56,14 @@ FOCAL_PER_LONG_SIDE = 1.0
 # (a wide shot, a person far from the camera). With the coarse grid, renders of ANSUR bodies
 # filling 30 % of the frame's height came out small (chest / waist / hip MAE 3.8 / 5.5 / 3.8
 # cm against 2.3 / 2.3 / 2.0 at 80 %); with it, 2.0 / 3.4 / 1.9 (benchmarks/far_away.py).
-# People filling half the long side or more keep the coarse grid, so they fit as before.
+# People filling half the long side or more keep the coarse grid, so they fit as before. The
+# outline sits about half a cell inside the mask, so fewer cells read smaller girths: a street
+# photo pasted into a canvas three times its size read chest / waist / hip 92.3 / 77.1 / 96.5
+# cm at 160 cells and 95.9 / 84.0 / 101.4 at 256 (95.6 / 83.1 / 101.9 as sent). But renders at
+# a fifth of the frame erred more at 245 cells (5.4 / 6.6 / 6.3 cm, one fit far off) than at
+# 160, so small people get 160, continuous with the coarse grid. A grid relative to the
+# person in every photo (the calibration renders' people are 208-282 cells tall) would
+# change every fit, and needs the calibration measured again.
 MIN_PERSON_CELLS = 160
 # Outline term: gaps below this fraction of the person's height are free; each outline point
 # looks at its k nearest vertices, re-found every few steps.
