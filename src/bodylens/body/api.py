@@ -863,9 +863,10 @@ class _Person:
 
 def _find_person(rgb: np.ndarray, view: str, timings: dict, warnings: list[str]) -> _Person:
     """Pose and person mask of the most prominent person in one view ("photo" or "side
-    photo"), the photo first brought to its working size (``working_size``), turned so that
-    the person stands upright (``quarter_turns_to_upright``) and put in its canonical
-    orientation; refuses a view with nobody or a cut-off person, naming the view."""
+    photo"), the photo first brought to its working size (``working_size``), its levels
+    spread if it is very dark or flat (``stretch_levels``), turned so that the person stands
+    upright (``quarter_turns_to_upright``) and put in its canonical orientation; refuses a
+    view with nobody or a cut-off person, naming the view."""
     from bodylens.detect.pose import detect_pose
 
     t = time.perf_counter()
