@@ -873,16 +873,19 @@ def _find_person(rgb: np.ndarray, view: str, timings: dict, warnings: list[str])
     rgb, scale = working_size(rgb)
     stretched = stretch_levels(rgb)  # too dark or too flat: its levels spread first
     rgb = rgb if stretched is None else stretched
-    oriented, mirrored = canonical_orientation(rgb) if CANONICAL_ORIENTATION else (rgb, False)
-    pose = detect_pose(oriented, mirror_average=MIRROR_AVERAGED_POSE, search_small=True)
+
+    def oriented_pose(photo: np.ndarray):
+        oriented, mirrored = (
+            canonical_orientation(photo) if CANONICAL_ORIENTATION else (photo, False)
+        )
+        pose = detect_pose(oriented, mirror_average=MIRROR_AVERAGED_POSE, search_small=True)
+        return oriented, mirrored, pose
+
+    oriented, mirrored, pose = oriented_pose(rgb)
     turns = quarter_turns_to_upright(pose) if pose is not None else 0
     if turns:  # lying or upside down: detect again on the photo as sent, turned upright
         turns = -turns % 4 if mirrored else turns  # a mirror image turns the other way
-        upright = np.ascontiguousarray(np.rot90(rgb, turns))
-        oriented, mirrored = (
-            canonical_orientation(upright) if CANONICAL_ORIENTATION else (upright, False)
-        )
-        pose = detect_pose(oriented, mirror_average=MIRROR_AVERAGED_POSE, search_small=True)
+        oriented, mirrored, pose = oriented_pose(np.ascontiguousarray(np.rot90(rgb, turns)))
     timings["pose" if view == "photo" else "side_pose"] = time.perf_counter() - t
     prefix = "" if view == "photo" else f"{view}: "
     try:
@@ -955,10 +958,15 @@ def shoulder_ratio(pose: PoseResult) -> float:
     """How wide the shoulders look against the torso's length: how much the person faces
     the camera."""
     shoulders = pose.point("left_shoulder") - pose.point("right_shoulder")
-    mid_shoulder = (pose.point("left_shoulder") + pose.point("right_shoulder")) / 2.0
-    mid_hip = (pose.point("left_hip") + pose.point("right_hip")) / 2.0
-    torso = float(np.linalg.norm(mid_shoulder - mid_hip))
+    torso = float(np.linalg.norm(_torso_axis(pose)))
     return float(np.linalg.norm(shoulders)) / max(torso, 1e-6)
+
+
+def _torso_axis(pose: PoseResult) -> np.ndarray:
+    """From the hips' midpoint to the shoulders' (image pixels)."""
+    shoulders = (pose.point("left_shoulder") + pose.point("right_shoulder")) / 2.0
+    hips = (pose.point("left_hip") + pose.point("right_hip")) / 2.0
+    return shoulders - hips
 
 
 def _side_on_warning(person: _Person, photo: str = "photo") -> list[str]:
@@ -1020,9 +1028,7 @@ def quarter_turns_to_upright(pose: PoseResult) -> int:
     the photo is the same pixels as one sent upright, so it gets the same measurements.
     The direction is the torso's (hips to shoulders), which MediaPipe reads in every quarter
     turn of street photos (within 10° of the turn on 17 CCP photos)."""
-    shoulders = (pose.point("left_shoulder") + pose.point("right_shoulder")) / 2.0
-    hips = (pose.point("left_hip") + pose.point("right_hip")) / 2.0
-    up_x, up_y = (shoulders - hips).tolist()
+    up_x, up_y = _torso_axis(pose).tolist()
     if math.hypot(up_x, up_y) < 1e-6:
         return 0
     lean = math.degrees(math.atan2(up_x, -up_y))  # clockwise from the image's up

@@ -204,9 +204,8 @@ def detect_pose(
 # A person far from the camera is missed: MediaPipe's person detector sees the whole photo at
 # 224 px, and on renders of whole people filling 20 % of a 1440 px frame's height it found 3
 # of 16 (benchmarks/far_away.py). Such photos are searched again in SEARCH_GRID x SEARCH_GRID
-# overlapping windows,
-# each SEARCH_WINDOW of the photo's width and height, so any person up to 0.4 of the frame is
-# whole in one of them (docs/measurements.md, "A person far away").
+# overlapping windows, each SEARCH_WINDOW of the photo's width and height, so any person up to
+# 0.4 of the frame is whole in one of them (docs/measurements.md, "A person far away").
 SEARCH_WINDOW = 0.6
 SEARCH_GRID = 3
 

@@ -136,11 +136,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        # Every error has one shape, {"error": ...}, unknown paths and methods included.
-        message = {
-            404: f"no such endpoint: {request.url.path} (the API is listed at /docs)",
-            405: f"{request.method} is not allowed on {request.url.path}",
-        }.get(exc.status_code, str(exc.detail))
+        # Every error has one shape, {"error": ...}, unknown paths and methods included (the
+        # router's stock "Not Found" / "Method Not Allowed" say which; other details are kept).
+        routing = {
+            (404, "Not Found"): f"no such endpoint: {request.url.path} (see /docs)",
+            (405, "Method Not Allowed"): f"{request.method} is not allowed on {request.url.path}",
+        }
+        message = routing.get((exc.status_code, exc.detail), str(exc.detail))
         return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
