@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
 from bodylens.body import shape_prior
 from bodylens.body.model import (
@@ -301,9 +302,11 @@ def _outward_normals(contour: np.ndarray, mask: np.ndarray, span: int = 3) -> np
 def outline_neighbours(obs: _Observations, uv: torch.Tensor) -> torch.Tensor:
     """Indices (B, N, k) of the vertices nearest to each outline point; they change slowly
     during a fit, so callers refresh them every few steps (the search is the costly part)."""
-    with torch.no_grad():
-        dist = torch.cdist(obs.outline[None], uv.detach())
-        return dist.topk(OUTLINE_NEIGHBOURS, largest=False).indices
+    # A k-d tree per view: ~10x faster than the full outline-by-vertex distance matrix.
+    points = uv.detach().numpy()
+    outline = obs.outline.numpy()
+    near = [cKDTree(p).query(outline, k=OUTLINE_NEIGHBOURS)[1] for p in points]
+    return torch.as_tensor(np.stack(near), dtype=torch.int64)
 
 
 def outline_gap(
@@ -581,18 +584,17 @@ def _fit(
         p: _Params, shape: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Posed vertices, keypoints and rest vertices. Shape fixed: the rest body and its
-        pose groups are computed once; shape free: the pose frame is refreshed every
+        pose frame are computed once; shape free: the pose frame is refreshed every
         ORIENTATION_EVERY steps (it barely moves with shape)."""
         if not shape:
-            if "grouped" not in cache:
+            if "fixed_rest" not in cache:
                 with torch.no_grad():
                     coeffs = model.coefficients(p.phenotype(), p.local())
                     cache["frame"] = model.pose_frame(coeffs)
-                    cache["rest_v"] = model.rest_vertices(coeffs)
-                    cache["grouped"] = model.pose_groups(cache["frame"], cache["rest_v"])
-            verts, kps = model.posed_groups(cache["frame"], cache["grouped"], p.bones)
-            return verts, kps, cache["rest_v"]
-        cache.pop("grouped", None)
+                    cache["fixed_rest"] = model.rest_vertices(coeffs)
+            verts, kps = model.posed_groups(cache["frame"], cache["fixed_rest"], p.bones)
+            return verts, kps, cache["fixed_rest"]
+        cache.pop("fixed_rest", None)
         coeffs = model.coefficients(p.phenotype(), p.local())
         steps = int(cache.get("steps", 0))
         if steps % ORIENTATION_EVERY == 0:
@@ -600,10 +602,7 @@ def _fit(
         cache["steps"] = steps + 1
         rest_v = model.rest_vertices(coeffs)
         verts, kps = model.posed_groups(
-            cache["frame"],
-            model.pose_groups(cache["frame"], rest_v),
-            p.bones,
-            heads=model.group_heads(coeffs),
+            cache["frame"], rest_v, p.bones, heads=model.group_heads(coeffs)
         )
         return verts, kps, rest_v
 

@@ -207,8 +207,8 @@ def _refine(
     def view_terms(
         view: _ViewParams, obs, body, is_side: bool, step: int
     ) -> dict[str, torch.Tensor]:
-        frame, grouped, rest, heads = body
-        verts, kps = model.posed_groups(frame, grouped, view.bones, heads=heads)
+        frame, rest, heads = body
+        verts, kps = model.posed_groups(frame, rest, view.bones, heads=heads)
         rot = fitmod._camera_rotation(view.root)
         uv_kp = fitmod._project(kps[:, fitmod._ANNY_IDX], rot, view.transl, focal_n)
         if is_side:
@@ -250,7 +250,7 @@ def _refine(
                 frame = model.pose_frame(coeffs)
             rest = model.rest_vertices(coeffs)
             heads = model.group_heads(coeffs) if joint else None
-            body = (frame, model.pose_groups(frame, rest), rest, heads)  # shared by both views
+            body = (frame, rest, heads)  # shared by both views
             terms = {f"side_{k}": v for k, v in view_terms(side, obs_s, body, True, it).items()}
             if joint:
                 terms.update(view_terms(front, obs_f, body, False, it))
