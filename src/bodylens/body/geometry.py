@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import ConvexHull, QhullError
 
 
 def plane_basis(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,11 +91,16 @@ def _length(chain: list[np.ndarray] | np.ndarray) -> float:
 
 
 def hull_perimeter_2d(points: np.ndarray) -> float:
-    """Perimeter of the convex hull of 2D points."""
-    if len(np.unique(np.round(points, 9), axis=0)) < 3:
+    """Perimeter of the convex hull of 2D points: qhull, ~10x faster than the monotone chain
+    (a fit's measurements take ~50 girths); points all on one line go round it both ways."""
+    pts = np.unique(np.round(points, 9), axis=0)
+    if len(pts) < 3:
         return 0.0
-    lower, upper = _chains(points)
-    return _length(lower) + _length(upper)
+    try:
+        return float(ConvexHull(pts).area)  # in 2D, qhull's "area" is the perimeter
+    except QhullError:
+        lower, upper = _chains(pts)
+        return _length(lower) + _length(upper)
 
 
 def outline_length(points: np.ndarray) -> float:
