@@ -230,7 +230,6 @@ def _refine(
             out["pose_prior"] = out["pose_prior"] + SIDE_YAW_WEIGHT * (
                 (view.root - side_root0).square().sum()
             )
-        out["_rest"] = rest
         return out
 
     def run(n_iter: int, groups: list[dict], joint: bool) -> dict[str, float]:
@@ -255,10 +254,9 @@ def _refine(
             if joint:
                 terms.update(view_terms(front, obs_f, body, False, it))
                 terms.update(
-                    fitmod.shape_terms(terms["_rest"], stature_vertices, stature_t, shape,
-                                       pheno_prior, learned)
+                    fitmod.shape_terms(rest, stature_vertices, stature_t, shape, pheno_prior,
+                                       learned)
                 )  # fmt: skip
-            terms = {k: v for k, v in terms.items() if not k.endswith("_rest")}
             loss = sum(terms.values())
             loss.backward()
             opt.step()
