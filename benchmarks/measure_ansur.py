@@ -119,6 +119,7 @@ def fit_settings() -> dict:
         "lr_final": fit.LR_FINAL,
         "stuck_limb": fit.STUCK_LIMB,
         "mirror_averaged_pose": api.MIRROR_AVERAGED_POSE,
+        "loose_check": "last stage start",
     }
 
 
@@ -1134,9 +1135,14 @@ def _fit_words(settings: dict) -> str:
         if settings.get("mirror_averaged_pose")
         else "MediaPipe on the photo alone"
     )
+    loose = (
+        "loose clothes judged as the last stage starts"
+        if settings.get("loose_check")
+        else "loose clothes judged after the fit"
+    )
     return (
         f"stages of {steps} steps, each ending at {settings['lr_final']:g} of its rate, {refit}, "
-        f"{detection}"
+        f"{detection}, {loose}"
     )
 
 

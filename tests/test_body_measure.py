@@ -114,8 +114,43 @@ def test_loose_clothes_refit_with_a_stronger_shape_prior():
     fit = result.body["fit"]
     assert 1.0 < fit["shape_prior_scale"] <= api.LOOSE_PRIOR_MAX
     assert result.timings["fit_loose_refit"] > 0
+    assert fit["first_fit_stopped_early"]  # loose already as the first fit's last stage began
     assert any("loose clothing suspected" in w for w in result.warnings)
     assert result.values["waist_girth"] < 140  # the poncho's outline alone gave ~160
+
+
+@pytest.mark.slow
+def test_a_fit_stopped_as_its_last_stage_begins_is_that_stage_left_out(synthetic):
+    """``fit_photo(stop_early=...)`` sees the body as the last stage begins and may end the fit
+    there: the body it returns is exactly a fit without that stage, and a fit it lets go on is
+    exactly the fit without the check (the loose-clothes check must not move any fit)."""
+    from bodylens.body import fit as fitting
+    from bodylens.body.api import _person_mask
+    from bodylens.body.model import get_body_model
+    from bodylens.detect.pose import detect_pose
+
+    image, truth = synthetic
+    pose = detect_pose(image)
+    mask, _ = _person_mask(pose)
+    model = get_body_model()
+    run = {"model": model, "pose": pose, "mask": mask, "stature_m": truth["height"] / 100}
+    seen = []
+
+    def stop(so_far) -> bool:
+        seen.append(so_far.limb_error)
+        return True
+
+    stopped = fitting.fit_photo(**run, stop_early=stop)
+    short = fitting.fit_photo(**run, iterations=(*fitting.ITERATIONS[:2], 0))
+    assert stopped.stopped_early and not short.stopped_early and len(seen) == 1
+    assert stopped.phenotype == short.phenotype and stopped.local_changes == short.local_changes
+    assert np.array_equal(stopped.bone_rotvecs, short.bone_rotvecs)
+    assert seen[0] == short.limb_error
+    full = fitting.fit_photo(**run)
+    went_on = fitting.fit_photo(**run, stop_early=lambda so_far: False)
+    assert not went_on.stopped_early and went_on.phenotype == full.phenotype
+    assert went_on.local_changes == full.local_changes != short.local_changes
+    assert np.array_equal(went_on.bone_rotvecs, full.bone_rotvecs)
 
 
 @pytest.mark.slow

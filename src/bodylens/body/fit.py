@@ -176,6 +176,7 @@ class FitResult:
     limb_refit: str | None = None  # stuck-limb refit (STUCK_LIMB): "kept" or "discarded"
     mask_shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))  # mask vs keypoints
     timings: dict[str, float] = field(default_factory=dict)
+    stopped_early: bool = False  # ``fit_photo``'s ``stop_early`` ended it as its last stage began
 
 
 def _mask_component(mask: np.ndarray, kp: np.ndarray) -> np.ndarray:
@@ -457,6 +458,7 @@ def fit_photo(
     progress=None,
     start_refit_elsewhere: Callable[[], Callable[[], FitResult | None] | None] | None = None,
     refit_from_start: bool = False,
+    stop_early: Callable[[FitResult], bool] | None = None,
 ) -> FitResult:
     """Fit Anny to one front photo's keypoints and binary person ``mask``; the mask's outline
     is ignored where ``outline_skip`` (H, W bool) is set (clothing, see ``body.clothing``).
@@ -469,20 +471,28 @@ def fit_photo(
     of 14 first fits that ended stuck on 30 street photos, and 1 of 16 others), so the refit
     is ready soon after this fit ends; with ``refit_from_start`` (a limb is likely to stick),
     as this fit starts. The refit runs here when it was not started or gives None. The answer
-    is the same either way."""
+    is the same either way.
+
+    ``stop_early``: shown the body as the last stage begins; True ends the fit there, with
+    no stuck-limb refit (the caller fits the photo again another way: loose clothes).
+    """
 
     args = (model, pose, mask, outline_skip, stature_m, sex, iterations, focal_px, prior_scale)
     pending: list[Callable[[], FitResult | None] | None] = [None]
     if start_refit_elsewhere is not None and refit_from_start:
         pending[0] = start_refit_elsewhere()
 
-    def early(limb_error: float) -> None:
-        if start_refit_elsewhere is not None and pending[0] is None and limb_error > STUCK_LIMB:
+    def last_stage(so_far: FitResult) -> bool:
+        if stop_early is not None and stop_early(so_far):
+            return True
+        stuck = so_far.limb_error > STUCK_LIMB
+        if start_refit_elsewhere is not None and pending[0] is None and stuck:
             pending[0] = start_refit_elsewhere()
+        return False
 
     with fit_threads():
-        result = _fit(*args, progress, on_last_stage=early if start_refit_elsewhere else None)
-        if result.limb_error > STUCK_LIMB:
+        result = _fit(*args, progress, on_last_stage=last_stage)
+        if not result.stopped_early and result.limb_error > STUCK_LIMB:
             t = time.perf_counter()
             retry = pending[0]() if pending[0] is not None else None
             if retry is None:
@@ -554,10 +564,12 @@ def fit_threads():
 
 def _fit(
     model, pose, mask, skip, stature_m, sex, iterations, focal_px, prior_scale, progress,
-    pose_robust: float = KP_ROBUST, on_last_stage: Callable[[float], None] | None = None,
+    pose_robust: float = KP_ROBUST,
+    on_last_stage: Callable[[FitResult], bool] | None = None,
 ) -> FitResult:  # fmt: skip
-    """One fit; ``on_last_stage`` gets the limb error (see ``FitResult.limb_error``) as the
-    last stage starts."""
+    """One fit; ``on_last_stage`` gets the body as the last stage starts (its limb error, see
+    ``FitResult.limb_error``, among the rest) and may stop the fit there by answering True:
+    the result is then that body, ``stopped_early``."""
     t0 = time.perf_counter()
     obs = _Observations(pose, mask, skip=skip)
     focal_n = focal_px / obs.long if focal_px else FOCAL_PER_LONG_SIDE
@@ -681,10 +693,34 @@ def _fit(
         cache.update(saved)
         return d, torch.as_tensor(_LIMB_KP) & (obs.kp_w > 0.5)
 
+    def result() -> FitResult:
+        """The body as it is now, with its keypoint and limb errors."""
+        d, limbs = keypoint_errors()
+        good = obs.kp_w > 0.3
+        ph = params.phenotype()[0].detach().numpy()
+        loc = params.local()[0].detach().numpy()
+        return FitResult(
+            phenotype={k: float(v) for k, v in zip(_PHENO_RANGE, ph, strict=True)},
+            local_changes={k: float(v) for k, v in zip(FIT_LOCAL_CHANGES, loc, strict=True)},
+            bone_rotvecs=params.bones[0].detach().numpy().copy(),
+            root_rotvec=params.root[0].detach().numpy().copy(),
+            translation=params.transl[0].detach().numpy().copy(),
+            focal=focal_n * obs.long,
+            principal=(float(obs.centre[0]), float(obs.centre[1])),
+            target_stature_m=stature_m,
+            losses=history,
+            keypoint_error=float(d[good].median()) if bool(good.any()) else float("nan"),
+            limb_error=float(d[limbs].max()) if bool(limbs.any()) else 0.0,
+            mask_shift_px=params.mask_shift[0, 0].detach().numpy() * obs.long,
+            timings={"fit_init": t_init - t0, "fit_optimise": time.perf_counter() - t_init},
+        )
+
     for stage, (n_iter, shape, lr, names) in enumerate(stages):
         if on_last_stage is not None and stage == len(stages) - 1:
-            d, limbs = keypoint_errors()
-            on_last_stage(float(d[limbs].max()) if bool(limbs.any()) else 0.0)
+            so_far = result()
+            if on_last_stage(so_far):
+                so_far.stopped_early = True
+                return so_far
         groups = []
         for name in names:
             rate = lr * (SHAPE_LR_FACTOR if name in ("pheno_raw", "local_raw") else 1.0)
@@ -709,29 +745,7 @@ def _fit(
             done += 1
             if progress is not None and it % 25 == 0:
                 progress(done / total, "fitting the body")
-    t_fit = time.perf_counter()
-
-    d, limbs = keypoint_errors()
-    good = obs.kp_w > 0.3
-    kp_err = float(d[good].median()) if bool(good.any()) else float("nan")
-    limb_err = float(d[limbs].max()) if bool(limbs.any()) else 0.0
-    ph = params.phenotype()[0].detach().numpy()
-    loc = params.local()[0].detach().numpy()
-    return FitResult(
-        phenotype={k: float(v) for k, v in zip(_PHENO_RANGE, ph, strict=True)},
-        local_changes={k: float(v) for k, v in zip(FIT_LOCAL_CHANGES, loc, strict=True)},
-        bone_rotvecs=params.bones[0].detach().numpy().copy(),
-        root_rotvec=params.root[0].detach().numpy().copy(),
-        translation=params.transl[0].detach().numpy().copy(),
-        focal=focal_n * obs.long,
-        principal=(float(obs.centre[0]), float(obs.centre[1])),
-        target_stature_m=stature_m,
-        losses=history,
-        keypoint_error=kp_err,
-        limb_error=limb_err,
-        mask_shift_px=params.mask_shift[0, 0].detach().numpy() * obs.long,
-        timings={"fit_init": t_init - t0, "fit_optimise": t_fit - t_init},
-    )
+    return result()
 
 
 def _image_angle(a: np.ndarray, b: np.ndarray) -> float:
