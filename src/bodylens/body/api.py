@@ -446,26 +446,18 @@ def measure(
     side_job = None
     if side_args and ref is None:  # a reference may still move the stature
         side_job = jobs.start(fit_two_views, *side_args, **side_kwargs)
-    # A front photo may be fitted twice (loose clothes): its first fit gets half the bar.
+    # A front photo may be fitted twice (loose clothes): its first fit gets half the bar, and
+    # stops as its last stage begins if already loose (see LOOSE_REFIT_RATIO).
     kwargs = {**front_kwargs, "iterations": ITERATIONS}
-    seen: dict[str, float] = {}
-
-    def loose_by_now(so_far) -> bool:  # see LOOSE_REFIT_RATIO
-        seen["loose"] = _loose_clothing_ratio(model, so_far, mask)
-        return seen["loose"] > LOOSE_REFIT_RATIO
-
     fit = fit_photo(
         model, pose, mask, **kwargs,
         progress=lambda f, m: step(0.2 + span * 0.5 * f, m),
         start_refit_elsewhere=jobs.starter(stuck_limb_refit, pose, mask, **kwargs),
-        stop_early=loose_by_now,
+        stop_early=lambda so_far: _loose_clothing_ratio(model, so_far, mask) > LOOSE_REFIT_RATIO,
     )  # fmt: skip
     timings.update(fit.timings)
     prior_scale, first_stopped = 1.0, fit.stopped_early
-    if fit.stopped_early:
-        loose, loose_of = seen["loose"], None
-    else:
-        loose, loose_of = _loose_clothing_ratio(model, fit, mask), fit  # loose_of: fit measured
+    loose, loose_of = _loose_clothing_ratio(model, fit, mask), fit  # loose_of: fit measured
     if loose > LOOSE_REFIT_RATIO:
         prior_scale = min(loose / LOOSE_REFIT_RATIO, LOOSE_PRIOR_MAX)
         # A stopped fit had no stuck-limb check: its limb error as it stopped stands in.

@@ -491,7 +491,8 @@ def fit_photo(
         return False
 
     with fit_threads():
-        result = _fit(*args, progress, on_last_stage=last_stage)
+        watch = stop_early is not None or start_refit_elsewhere is not None
+        result = _fit(*args, progress, on_last_stage=last_stage if watch else None)
         if not result.stopped_early and result.limb_error > STUCK_LIMB:
             t = time.perf_counter()
             retry = pending[0]() if pending[0] is not None else None
